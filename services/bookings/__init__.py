@@ -1,0 +1,1 @@
+"""Bookings: the reservation saga, approval, waitlist, reviews."""

@@ -1,0 +1,1 @@
+"""Events, seat inventory, tags and reviews."""

@@ -1,0 +1,1 @@
+"""Notifications: inbox, email, SMS, reminders."""

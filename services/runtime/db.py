@@ -1,0 +1,145 @@
+"""PostgreSQL access: one database per service, async SQLAlchemy Core over psycopg 3, Alembic migrations.
+
+Services use SQLAlchemy Core (tables and expressions, no ORM sessions): what runs is the SQL you
+read, and the hot paths pay no identity-map or unit-of-work overhead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
+
+# Constraint names that Alembic can find again (and that read well in error messages).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Any number unique to "migrations"; every service has its own database, so one constant is enough.
+_MIGRATION_LOCK = 0x5EA7_0001
+
+
+def sqlalchemy_url(url: str) -> URL:
+    """postgresql://... (what people write) -> postgresql+psycopg://... (what SQLAlchemy needs)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+asyncpg"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def libpq_conninfo(url: str | URL, database: str | None = None) -> str:
+    """A libpq connection string for psycopg, optionally for another database on the same server."""
+    parsed = sqlalchemy_url(str(url) if isinstance(url, str) else url.render_as_string(hide_password=False))
+    if database is not None:
+        parsed = parsed.set(database=database)
+    params = {
+        "dbname": parsed.database,
+        "user": parsed.username,
+        "password": parsed.password,
+        "host": parsed.host,
+        "port": str(parsed.port) if parsed.port else None,
+    }
+    for key, value in parsed.query.items():
+        params[key] = value if isinstance(value, str) else value[-1]
+    return psycopg.conninfo.make_conninfo(**{key: value for key, value in params.items() if value})
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def ensure_database(url: str) -> None:
+    """Create the service's database if it does not exist yet (safe when replicas race)."""
+    name = sqlalchemy_url(url).database
+    if not name:
+        raise ValueError("the database URL must name a database")
+    try:
+        with psycopg.connect(libpq_conninfo(url), connect_timeout=10):
+            return
+    except psycopg.OperationalError as error:
+        if "does not exist" not in str(error):
+            raise
+    with psycopg.connect(
+        libpq_conninfo(url, database="postgres"), autocommit=True, connect_timeout=10
+    ) as admin:
+        try:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            log.info("created database", extra={"database": name})
+        except psycopg.errors.DuplicateDatabase:
+            pass
+
+
+def run_migrations(url: str, migrations_dir: Path) -> None:
+    """Bring the database to the newest revision. Replicas starting together take turns."""
+    from alembic import command
+    from alembic.config import Config
+
+    ensure_database(url)
+    engine = create_sync_engine(sqlalchemy_url(url))
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+            try:
+                config = Config()
+                config.set_main_option("script_location", str(migrations_dir))
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                connection.commit()
+    finally:
+        engine.dispose()
+
+
+def run_migrations_online(target_metadata: object) -> None:
+    """Body of every service's migrations/env.py: run on the connection run_migrations() passed in."""
+    from alembic import context
+
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations through services.runtime.db.run_migrations")
+    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def database_answers(engine: AsyncEngine) -> bool:
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def wait_for_server(url: str, timeout: float = 30.0) -> None:
+    """Block until the PostgreSQL server accepts connections (to its maintenance database)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(libpq_conninfo(url, database="postgres"), connect_timeout=3):
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

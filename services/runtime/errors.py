@@ -1,0 +1,227 @@
+"""Errors as `google.rpc.Status` with details (AIP-193).
+
+Domain code raises `ServiceError` (usually through the helpers below); the server interceptor turns
+it into a gRPC status whose details Envoy passes through to REST clients as JSON. Clients branch on
+`ErrorInfo.reason`, never on message text. Anything else raised becomes INTERNAL without its text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+ERROR_DOMAIN = "seatmesh.dev"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+    reason: str = ""
+
+
+@dataclass
+class ServiceError(Exception):
+    code: grpc.StatusCode
+    message: str
+    reason: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    violations: tuple[FieldViolation, ...] = ()
+    resource_type: str = ""
+    resource_name: str = ""
+    retry_after: float | None = None
+    precondition_type: str = ""
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def to_status_proto(self) -> status_pb2.Status:
+        details: list[object] = []
+        if self.reason:
+            details.append(
+                error_details_pb2.ErrorInfo(
+                    reason=self.reason,
+                    domain=ERROR_DOMAIN,
+                    metadata={key: str(value) for key, value in self.metadata.items()},
+                )
+            )
+        if self.violations:
+            details.append(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field, description=v.description, reason=v.reason
+                        )
+                        for v in self.violations
+                    ]
+                )
+            )
+        if self.code == grpc.StatusCode.FAILED_PRECONDITION and self.reason:
+            details.append(
+                error_details_pb2.PreconditionFailure(
+                    violations=[
+                        error_details_pb2.PreconditionFailure.Violation(
+                            type=self.precondition_type or self.reason,
+                            subject=self.resource_name,
+                            description=self.message,
+                        )
+                    ]
+                )
+            )
+        if self.resource_type:
+            details.append(
+                error_details_pb2.ResourceInfo(
+                    resource_type=self.resource_type, resource_name=self.resource_name
+                )
+            )
+        if self.retry_after is not None:
+            delay = duration_pb2.Duration()
+            delay.FromMilliseconds(max(0, int(self.retry_after * 1000)))
+            details.append(error_details_pb2.RetryInfo(retry_delay=delay))
+        status = status_pb2.Status(code=self.code.value[0], message=self.message)
+        for detail in details:
+            packed = any_pb2.Any()
+            packed.Pack(detail)  # type: ignore[arg-type]
+            status.details.append(packed)
+        return status
+
+    def to_grpc_status(self) -> grpc.Status:
+        return rpc_status.to_status(self.to_status_proto())
+
+
+def invalid_argument(
+    violations: Iterable[FieldViolation], message: str = "", reason: str = ""
+) -> ServiceError:
+    violations = tuple(violations)
+    if not message:
+        message = "; ".join(f"{v.field}: {v.description}" for v in violations) or "invalid argument"
+    return ServiceError(grpc.StatusCode.INVALID_ARGUMENT, message, reason=reason, violations=violations)
+
+
+def bad_field(field_path: str, description: str, reason: str = "") -> ServiceError:
+    return invalid_argument([FieldViolation(field_path, description)], reason=reason)
+
+
+def not_found(resource_type: str, resource_name: str, message: str = "") -> ServiceError:
+    return ServiceError(
+        grpc.StatusCode.NOT_FOUND,
+        message or f"{resource_type} {resource_name!r} not found",
+        reason="NOT_FOUND",
+        resource_type=resource_type,
+        resource_name=resource_name,
+    )
+
+
+def failed_precondition(
+    reason: str, message: str, *, resource_name: str = "", **metadata: object
+) -> ServiceError:
+    return ServiceError(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        message,
+        reason=reason,
+        metadata={key: str(value) for key, value in metadata.items()},
+        resource_name=resource_name,
+    )
+
+
+def already_exists(reason: str, message: str, **metadata: object) -> ServiceError:
+    return ServiceError(
+        grpc.StatusCode.ALREADY_EXISTS,
+        message,
+        reason=reason,
+        metadata={key: str(value) for key, value in metadata.items()},
+    )
+
+
+def aborted(reason: str, message: str, **metadata: object) -> ServiceError:
+    return ServiceError(
+        grpc.StatusCode.ABORTED,
+        message,
+        reason=reason,
+        metadata={key: str(value) for key, value in metadata.items()},
+    )
+
+
+def permission_denied(message: str = "permission denied", reason: str = "PERMISSION_DENIED") -> ServiceError:
+    return ServiceError(grpc.StatusCode.PERMISSION_DENIED, message, reason=reason)
+
+
+def unauthenticated(
+    message: str = "authentication required", reason: str = "UNAUTHENTICATED"
+) -> ServiceError:
+    return ServiceError(grpc.StatusCode.UNAUTHENTICATED, message, reason=reason)
+
+
+def resource_exhausted(reason: str, message: str, retry_after: float) -> ServiceError:
+    return ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, message, reason=reason, retry_after=retry_after)
+
+
+def unavailable(reason: str, message: str, retry_after: float | None = None) -> ServiceError:
+    return ServiceError(grpc.StatusCode.UNAVAILABLE, message, reason=reason, retry_after=retry_after)
+
+
+def unimplemented(method: str) -> ServiceError:
+    return ServiceError(
+        grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet", reason="UNIMPLEMENTED"
+    )
+
+
+class Violations:
+    """Collects every field problem of a request so the client learns them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field_path: str, description: str, reason: str = "") -> None:
+        self.items.append(FieldViolation(field_path, description, reason))
+
+    def check(self, ok: bool, field_path: str, description: str) -> bool:
+        if not ok:
+            self.add(field_path, description)
+        return ok
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise invalid_argument(self.items)
+
+
+def status_details(error: grpc.aio.AioRpcError | grpc.RpcError) -> status_pb2.Status | None:
+    """The google.rpc.Status a peer sent, for clients that branch on ErrorInfo.reason."""
+    for key, value in error.trailing_metadata() or ():  # type: ignore[union-attr]
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status()
+            status.ParseFromString(value)
+            return status
+    return None
+
+
+def error_reason(error: grpc.aio.AioRpcError | grpc.RpcError) -> str:
+    status = status_details(error)
+    if status is None:
+        return ""
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    return ""
+
+
+def error_metadata(error: grpc.aio.AioRpcError | grpc.RpcError) -> dict[str, str]:
+    status = status_details(error)
+    if status is None:
+        return {}
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return dict(info.metadata)
+    return {}

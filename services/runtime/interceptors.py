@@ -1,0 +1,168 @@
+"""The one server interceptor every service runs.
+
+Per RPC it: takes Envoy's `x-request-id` (or makes one) into the log context; authenticates the
+bearer token and checks the method's access level; turns `ServiceError` into a rich
+`google.rpc.Status`; turns anything unexpected into INTERNAL carrying only the request id (the
+traceback goes to the log); records Prometheus metrics. Handlers are wrapped once per method, not
+per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+from prometheus_client import Counter, Histogram
+
+from services.runtime.auth import Access, Principal, TokenVerifier, bearer_token, check_access, principal_var
+from services.runtime.errors import ServiceError
+from services.runtime.logs import request_id_var
+
+log = logging.getLogger("seatmesh.rpc")
+
+RPC_TOTAL = Counter("seatmesh_rpc_total", "RPCs handled", ["method", "code"])
+RPC_SECONDS = Histogram(
+    "seatmesh_rpc_seconds",
+    "RPC handling time",
+    ["method"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
+
+# Health and reflection are open to everyone, on every server.
+_OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+
+
+def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):
+            result[key] = value
+    return result
+
+
+def _code_name(error: Exception) -> str:
+    if isinstance(error, ServiceError):
+        return error.code.name
+    return "UNIMPLEMENTED" if isinstance(error, NotImplementedError) else "INTERNAL"
+
+
+class RpcInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, verifier: TokenVerifier | None, access: Mapping[str, Access]) -> None:
+        """`access` maps full method paths (/pkg.Service/Method) to who may call them; USER by default."""
+        self.verifier = verifier
+        self.access = dict(access)
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    def access_for(self, method: str) -> Access:
+        if method.startswith(_OPEN_PREFIXES):
+            return Access.PUBLIC
+        return self.access.get(method, Access.USER)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = wrapped
+        return wrapped
+
+    async def _authenticate(self, method: str, metadata: dict[str, str]) -> Principal | None:
+        access = self.access_for(method)
+        token = bearer_token(metadata)
+        principal = None
+        if token is not None and self.verifier is not None:
+            principal = await self.verifier.verify(token)
+        check_access(access, principal)
+        return principal
+
+    async def _fail(self, context: grpc.aio.ServicerContext, method: str, error: BaseException) -> None:
+        if isinstance(error, ServiceError):
+            level = logging.WARNING if error.code == grpc.StatusCode.UNAVAILABLE else logging.INFO
+            log.log(
+                level, "rpc failed", extra={"method": method, "code": error.code.name, "reason": error.reason}
+            )
+            await context.abort_with_status(error.to_grpc_status())
+        if isinstance(error, NotImplementedError):
+            # The generated base servicer's answer for RPCs a later issue implements.
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")
+        request_id = request_id_var.get()
+        log.error("unexpected error", exc_info=error, extra={"method": method})
+        await context.abort(grpc.StatusCode.INTERNAL, f"internal error; request id {request_id}")
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if handler.unary_unary is not None:
+            inner_unary = handler.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                metadata = _metadata(context)
+                request_token = request_id_var.set(metadata.get("x-request-id") or uuid.uuid4().hex)
+                started = time.perf_counter()
+                code = "OK"
+                try:
+                    principal_token = principal_var.set(await self._authenticate(method, metadata))
+                    try:
+                        return await inner_unary(request, context)
+                    finally:
+                        principal_var.reset(principal_token)
+                except (grpc.aio.AbortError, asyncio.CancelledError):
+                    code = "ABORTED_BY_HANDLER"
+                    raise
+                except Exception as error:
+                    code = _code_name(error)
+                    await self._fail(context, method, error)
+                finally:
+                    RPC_TOTAL.labels(method, code).inc()
+                    RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+                    request_id_var.reset(request_token)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        if handler.unary_stream is not None:
+            inner_stream = handler.unary_stream
+
+            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                metadata = _metadata(context)
+                request_token = request_id_var.set(metadata.get("x-request-id") or uuid.uuid4().hex)
+                code = "OK"
+                try:
+                    principal_token = principal_var.set(await self._authenticate(method, metadata))
+                    try:
+                        async for item in inner_stream(request, context):
+                            yield item
+                    finally:
+                        principal_var.reset(principal_token)
+                except (grpc.aio.AbortError, asyncio.CancelledError):
+                    code = "CANCELLED"
+                    raise
+                except Exception as error:
+                    code = _code_name(error)
+                    await self._fail(context, method, error)
+                finally:
+                    RPC_TOTAL.labels(method, code).inc()
+                    request_id_var.reset(request_token)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        # Client- and bidi-streaming (reflection) need no auth and carry no domain errors.
+        return handler

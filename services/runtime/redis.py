@@ -1,0 +1,18 @@
+"""The Redis client every service uses: streams (bus), cache, rate limits, pub/sub."""
+
+from __future__ import annotations
+
+from redis import asyncio as aioredis
+
+
+def create_redis(url: str) -> aioredis.Redis:
+    # Short timeouts: Redis is a helper, never a reason for an RPC to hang. Callers that can live
+    # without it (the cache) catch RedisError and carry on.
+    return aioredis.from_url(
+        url,
+        decode_responses=False,
+        socket_connect_timeout=1.0,
+        socket_timeout=2.0,
+        health_check_interval=10,
+        retry_on_timeout=False,
+    )

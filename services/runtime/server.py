@@ -1,0 +1,209 @@
+"""Server bootstrap shared by all four services.
+
+`run_service` is what `python -m services.<name>` calls: settings (fail fast), JSON logs,
+migrations, optional extra worker processes on the same port (SO_REUSEPORT), then the grpc.aio
+server with health, reflection and the RPC interceptor, until SIGTERM/SIGINT, when health turns
+NOT_SERVING, in-flight RPCs get `shutdown_grace` seconds and background tasks stop.
+Tests use `start_service` directly to run a real server on port 0 inside their event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.runtime.auth import Access, TokenVerifier
+from services.runtime.db import database_answers, run_migrations
+from services.runtime.interceptors import RpcInterceptor
+from services.runtime.logs import configure_logging
+from services.runtime.settings import ServiceSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+# Every server describes the whole mesh contract through reflection, so Envoy can route reflection
+# to any healthy service and `grpcurl <envoy> list` shows all four.
+MESH_SERVICES = (
+    "seatmesh.users.v1.UserService",
+    "seatmesh.events.v1.EventService",
+    "seatmesh.bookings.v1.BookingService",
+    "seatmesh.notifications.v1.NotificationService",
+)
+
+
+def _import_all_contracts() -> None:
+    # Importing registers every descriptor in the default pool that reflection serves from.
+    from seatmesh.bookings.v1 import bookings_pb2, bus_pb2  # noqa: F401
+    from seatmesh.events.v1 import bus_pb2 as events_bus_pb2  # noqa: F401
+    from seatmesh.events.v1 import events_pb2  # noqa: F401
+    from seatmesh.notifications.v1 import notifications_pb2  # noqa: F401
+    from seatmesh.users.v1 import bus_pb2 as users_bus_pb2  # noqa: F401
+    from seatmesh.users.v1 import users_pb2  # noqa: F401
+
+
+@dataclass
+class Service:
+    """What a service's `build()` hands to the bootstrap."""
+
+    name: str
+    # Full gRPC service names this server implements (for health).
+    service_names: list[str]
+    # Functions that add servicers to the server (the generated add_*Servicer_to_server, bound).
+    register: list[Callable[[grpc.aio.Server], None]]
+    # Full method path -> who may call it (USER when absent).
+    access: Mapping[str, Access]
+    verifier: TokenVerifier | None
+    engine: AsyncEngine | None = None
+    # Long-running coroutines started with the server (relay, consumers, periodic jobs).
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # Called in order on shutdown, after the server stopped.
+    closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+
+
+@dataclass
+class RunningService:
+    service: Service
+    server: grpc.aio.Server
+    port: int
+    health: HealthServicer
+    tasks: list[asyncio.Task[None]]
+
+    async def stop(self, grace: float = 2.0) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for close in self.service.closers:
+            with contextlib.suppress(Exception):
+                await close()
+        if self.service.engine is not None:
+            await self.service.engine.dispose()
+
+
+async def _watch_readiness(service: Service, health: HealthServicer) -> None:
+    """SERVING only while the database answers; Envoy's health checks follow this."""
+    names = ["", *service.service_names]
+    current: int | None = None
+    while True:
+        ok = service.engine is None or await database_answers(service.engine)
+        status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+        if status != current:
+            for name in names:
+                await health.set(name, status)
+            if current is not None:
+                log.warning("health changed", extra={"serving": ok})
+            current = status
+        await asyncio.sleep(1.0 if ok else 0.3)
+
+
+async def start_service(
+    service: Service, *, host: str = "127.0.0.1", port: int = 0, reuse_port: bool = False
+) -> RunningService:
+    _import_all_contracts()
+    server = grpc.aio.server(
+        interceptors=[RpcInterceptor(service.verifier, service.access)],
+        options=[
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
+            ("grpc.max_concurrent_streams", 1000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ],
+    )
+    for register in service.register:
+        register(server)
+    health = HealthServicer()
+    for name in ["", *service.service_names]:
+        await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        [*MESH_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"could not bind {host}:{port}")
+    await server.start()
+    tasks = [asyncio.create_task(_watch_readiness(service, health), name="readiness")]
+    for job in service.background:
+        tasks.append(asyncio.create_task(job(), name=getattr(job, "__qualname__", "job")))
+    return RunningService(service=service, server=server, port=bound, health=health, tasks=tasks)
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+BuildFn = Callable[[SettingsT], Awaitable[Service]]
+
+
+def _spawn_workers(module: str, count: int) -> list[subprocess.Popen[bytes]]:
+    children = []
+    for index in range(1, count):
+        env = dict(os.environ, SEATMESH_WORKER_INDEX=str(index), SEATMESH_MIGRATE_ON_START="false")
+        children.append(subprocess.Popen([sys.executable, "-m", module], env=env))
+    return children
+
+
+async def _serve(build: BuildFn[SettingsT], settings: SettingsT) -> None:
+    service = await build(settings)
+    running = await start_service(
+        service, host=settings.host, port=settings.port, reuse_port=settings.workers > 1
+    )
+    if settings.metrics_port and os.environ.get("SEATMESH_WORKER_INDEX", "0") == "0":
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.host)
+    log.info(
+        "serving", extra={"address": f"{settings.host}:{running.port}", "services": service.service_names}
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await running.stop(settings.shutdown_grace)
+
+
+def run_service(
+    *, module: str, settings_class: type[SettingsT], build: BuildFn[SettingsT], migrations: Path | None
+) -> None:
+    settings = load_settings(settings_class)
+    configure_logging(module.rsplit(".", 1)[-1], settings.log_level, settings.log_format)
+    is_worker_child = "SEATMESH_WORKER_INDEX" in os.environ and os.environ["SEATMESH_WORKER_INDEX"] != "0"
+    if migrations is not None and settings.migrate_on_start and not is_worker_child:
+        try:
+            run_migrations(settings.database_url, migrations)
+        except Exception as error:
+            log.error("migrations failed", exc_info=True)
+            print(f"seatmesh: migrations failed: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
+    children = [] if is_worker_child or settings.workers == 1 else _spawn_workers(module, settings.workers)
+    try:
+        import uvloop
+
+        uvloop.run(_serve(build, settings))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=settings.shutdown_grace + 5)
+            except subprocess.TimeoutExpired:
+                child.kill()

@@ -1,0 +1,1 @@
+"""Accounts, roles, JWT and JWKS."""

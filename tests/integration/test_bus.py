@@ -1,0 +1,140 @@
+"""Outbox -> Redis Streams -> consumer group with inbox: each effect once, poison set aside."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import Column, MetaData, Table, Text, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from seatmesh.bus.v1 import envelope_pb2
+from seatmesh.users.v1 import bus_pb2
+from services.runtime.bus import (
+    DEAD_LETTER_STREAM,
+    BusConsumer,
+    OutboxRelay,
+    inbox_table,
+    outbox_table,
+    publish,
+    stream_name,
+)
+from services.runtime.db import create_engine
+from services.runtime.redis import create_redis
+from tests.support.engines import Engines
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "users" / "migrations"
+
+metadata = MetaData()
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+effects = Table("bus_test_effects", metadata, Column("note", Text, nullable=False))
+
+
+@pytest.fixture
+async def bus(engines: Engines) -> AsyncIterator[tuple[AsyncEngine, object, str]]:
+    url = engines.new_database("users", MIGRATIONS)
+    engine = create_engine(url, pool_size=5)
+    async with engine.begin() as connection:
+        await connection.run_sync(effects.create)
+    redis = create_redis(engines.redis_url)
+    prefix = engines.new_redis_prefix()
+    yield engine, redis, prefix, url  # type: ignore[misc]
+    await redis.aclose()
+    await engine.dispose()
+
+
+async def _record(connection: AsyncConnection, envelope: envelope_pb2.Envelope, message: object) -> None:
+    assert isinstance(message, bus_pb2.UserRegistered)
+    if message.email == "poison@example.com":
+        raise ValueError("cannot handle this one")
+    await connection.execute(effects.insert().values(note=message.email))
+
+
+async def _effects(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as connection:
+        return list((await connection.execute(select(effects.c.note))).scalars())
+
+
+async def _eventually(predicate, within: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_events_flow_once_in_order_and_poison_is_dead_lettered(bus) -> None:  # type: ignore[no-untyped-def]
+    engine, redis, prefix, url = bus
+    async with engine.begin() as connection:
+        for email in ["a@example.com", "poison@example.com", "b@example.com"]:
+            await publish(connection, outbox, bus_pb2.UserRegistered(email=email), source="users")
+    relay = OutboxRelay(
+        engine=engine, redis=redis, database_url=url, outbox=outbox, stream=stream_name(prefix, "users")
+    )
+    consumer = BusConsumer(
+        engine=engine,
+        redis=redis,
+        prefix=prefix,
+        group="test",
+        sources=["users"],
+        handlers={bus_pb2.UserRegistered.DESCRIPTOR.full_name: _record},
+        inbox=inbox,
+        claim_idle_ms=100,
+        max_attempts=3,
+        block_ms=100,
+    )
+    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consumer.run())]
+    try:
+
+        async def all_done() -> bool:
+            return sorted(await _effects(engine)) == ["a@example.com", "b@example.com"] and bool(
+                await redis.xlen(prefix + DEAD_LETTER_STREAM)
+            )
+
+        await _eventually(all_done)
+        # The relay marked everything sent, in order.
+        async with engine.connect() as connection:
+            unsent = await connection.scalar(select(func.count()).where(outbox.c.published_at.is_(None)))
+        assert unsent == 0
+        entries = await redis.xrange(stream_name(prefix, "users"))
+        emails = []
+        for _, fields in entries:
+            envelope = envelope_pb2.Envelope.FromString(fields[b"e"])
+            message = bus_pb2.UserRegistered()
+            envelope.payload.Unpack(message)
+            emails.append(message.email)
+        assert emails == ["a@example.com", "poison@example.com", "b@example.com"]
+        dead = await redis.xrange(prefix + DEAD_LETTER_STREAM)
+        assert dead[0][1][b"group"] == b"test"
+
+        # Redelivering every message (as after a crash before XACK) changes nothing.
+        for message_id, fields in entries:
+            await consumer.process(stream_name(prefix, "users"), message_id.decode(), fields)
+        assert sorted(await _effects(engine)) == ["a@example.com", "b@example.com"]
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def test_outbox_waits_while_redis_is_down_and_drains_after(bus, engines: Engines) -> None:  # type: ignore[no-untyped-def]
+    engine, redis, prefix, url = bus
+    dead_redis = create_redis("redis://127.0.0.1:1/0")
+    relay = OutboxRelay(
+        engine=engine, redis=dead_redis, database_url=url, outbox=outbox, stream=stream_name(prefix, "users")
+    )
+    async with engine.begin() as connection:
+        await publish(connection, outbox, bus_pb2.UserRegistered(email="later@example.com"), source="users")
+    with pytest.raises(RedisConnectionError):
+        await relay.relay_once()
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).where(outbox.c.published_at.is_(None))) == 1
+    await dead_redis.aclose()
+    relay.redis = redis
+    assert await relay.relay_once() == 1
+    assert await redis.xlen(stream_name(prefix, "users")) == 1
