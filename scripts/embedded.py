@@ -35,6 +35,10 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
             time.sleep(0.05)
 
 
+TUNING_MARKER = "# seatmesh tuning"
+TUNING = "max_connections = 400\nshared_buffers = 128MB\n"
+
+
 @dataclass
 class EmbeddedPostgres:
     datadir: Path
@@ -53,7 +57,21 @@ class EmbeddedPostgres:
 
         # cleanup_mode=None: we stop it ourselves in stop(), not at interpreter exit.
         server = pgserver.get_server(datadir, cleanup_mode=None)
+        cls._tune(datadir, getattr(server, "system_user", None))
         return cls(datadir=datadir, url=server.get_uri(), _server=server)
+
+    @staticmethod
+    def _tune(datadir: Path, user: str | None) -> None:
+        """Room for four services' pools plus tests; applied once, then kept in the data dir."""
+        import pgserver
+
+        config = datadir / "postgresql.conf"
+        if TUNING_MARKER in config.read_text():
+            return
+        with config.open("a") as handle:
+            handle.write(f"\n{TUNING_MARKER}\n{TUNING}\n")
+        # pg_ctl restart reuses the options pgserver started it with (socket dir, no TCP).
+        pgserver.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=datadir, user=user)
 
     def stop(self) -> None:
         import pgserver
@@ -63,6 +81,9 @@ class EmbeddedPostgres:
             pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.datadir, user=user)
         except subprocess.CalledProcessError:
             log.warning("embedded PostgreSQL was already stopped")
+        # Drop pgserver's handle (it caches one per data dir) so a later start in this process
+        # starts the server again; with cleanup_mode=None this stops nothing.
+        self._server._cleanup()  # type: ignore[attr-defined]
 
 
 @dataclass
