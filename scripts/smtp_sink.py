@@ -36,8 +36,11 @@ class MailDirHandler:
         recipients = ", ".join(envelope.rcpt_tos)
         text_part = message.get_body(preferencelist=("plain",))
         body = text_part.get_content() if text_part is not None else ""
-        code = CODE.search(subject + " " + body)
-        hint = f"  code {code.group(1)}" if code and "code" in (subject + body).lower() else ""
+        # notifications marks its mail with X-Seatmesh-Kind; other senders get the looser guess.
+        kind = message.get("X-Seatmesh-Kind", "")
+        wants_code = kind == "VERIFICATION_CODE" if kind else "code" in (subject + body).lower()
+        code = CODE.search(subject + " " + body) if wants_code else None
+        hint = f"  code {code.group(1)}" if code else ""
         print(f"mail to {recipients}: {subject}{hint}  ({self.directory / name})", flush=True)
         return "250 Message accepted for delivery"
 

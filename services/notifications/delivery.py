@@ -1,0 +1,390 @@
+"""The delivery worker: sends due email and SMS deliveries, once each, with retries.
+
+What "exactly once" means here, honestly
+-----------------------------------------
+Nothing is lost and nothing committed is sent again:
+- A delivery row is created in the same transaction as the bus inbox entry, unique per
+  (message = source event + kind, channel, recipient): redelivered bus messages add nothing.
+- A worker claims due rows (FOR UPDATE SKIP LOCKED) in a short transaction that counts the attempt
+  and leases the row; then, for each message on its own: send, and as soon as the server accepted
+  it (SMTP 250 after DATA), commit SENT in its own short transaction. A SENT row is never sent again.
+- A worker that dies mid-batch leaves its rows leased; after the lease they are due again and are
+  sent by whoever is alive. Rows it never sent go out exactly once.
+
+The one window that cannot be closed is between the server accepting a message and our commit
+of SENT (a few milliseconds per message; the DB write is retried while the lease lasts): a crash
+exactly there sends that one message again. SMTP has no two-phase commit, so no client can close
+it; we keep it minimal and make the resend recognisable: every attempt of a delivery carries the
+same Message-ID (<delivery-id@domain>), which receiving systems deduplicate on, and the SMS gateway
+gets the delivery id as Idempotency-Key. The same applies when the connection drops after DATA
+before the reply arrives. So: exactly once for every message whose acceptance we recorded, at
+least once (never zero times) for the rest, with a stable id for deduplication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+from collections.abc import Coroutine, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notifications import store
+from services.notifications.channels import ChannelUnavailable, RecipientRefused
+from services.notifications.directory import Contact, UserDirectory
+from services.notifications.mailer import EmailRenderer, SmtpMailer, SmtpSession, valid_address
+from services.notifications.rules import EMAIL, SENT_CHANNELS, SMS, retry_delay
+from services.notifications.settings import NotificationsSettings
+from services.notifications.sms import SmsProvider, SmsRenderer
+from services.notifications.store import ClaimedDelivery
+
+log = logging.getLogger(__name__)
+
+# outcome: sent, retry (recipient refused for now), failed (given up), waiting (channel down).
+DELIVERIES = Counter(
+    "seatmesh_notification_deliveries_total", "Email and SMS send outcomes", ["channel", "outcome"]
+)
+
+# Test-only fault (SEATMESH_FAULT): die right after the SMTP server accepted a first attempt, before
+# SENT is committed — the one window delivery can't close (see above).
+FAULT_CRASH_AFTER_ACCEPT = "crash_after_smtp_accept"
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        settings: NotificationsSettings,
+        directory: UserDirectory,
+        mailer: SmtpMailer,
+        renderer: EmailRenderer,
+        sms: SmsProvider,
+        wake: asyncio.Event | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.directory = directory
+        self.mailer = mailer
+        self.renderer = renderer
+        self.sms = sms
+        self.sms_renderer = SmsRenderer()
+        self.wake = wake or asyncio.Event()
+        self.rng = rng or random.Random()
+        # Per channel: consecutive outages (for the backoff) and until when not to try it.
+        self._outages: dict[str, int] = {}
+        self._paused_until: dict[str, float] = {}
+
+    # -- loop -----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                handled = await self.run_once()
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("delivery worker interrupted; retrying", exc_info=True)
+                await asyncio.sleep(backoff + self.rng.random() * backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if handled < self.settings.delivery_batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=self._idle_wait())
+                self.wake.clear()
+
+    def _idle_wait(self) -> float:
+        now = asyncio.get_running_loop().time()
+        paused = [until - now for until in self._paused_until.values() if until > now]
+        return max(0.05, min([self.settings.delivery_poll_interval, *paused]))
+
+    async def run_once(self) -> int:
+        """Claim one batch and see every delivery in it to an outcome; returns how many were claimed."""
+        loop = asyncio.get_running_loop()
+        channels = [
+            channel for channel in SENT_CHANNELS if self._paused_until.get(channel, 0.0) <= loop.time()
+        ]
+        if not channels:
+            return 0
+        async with self.engine.begin() as connection:
+            claimed = await store.claim_deliveries(
+                connection,
+                channels=channels,
+                limit=self.settings.delivery_batch_size,
+                lease=self.settings.delivery_lease,
+            )
+        if not claimed:
+            return 0
+        # No send may start after this, so none can still run when the lease ends and another
+        # worker takes the row.
+        deadline = loop.time() + self.settings.delivery_lease - self.settings.send_budget
+        live = await self._drop_hopeless(claimed)
+        contacts: dict[str, Contact] = {}
+        if any(delivery.address is None for delivery in live):
+            try:
+                contacts = await self.directory.contacts(
+                    {str(delivery.recipient_id) for delivery in live if delivery.address is None}
+                )
+            except ChannelUnavailable as error:
+                waiting = [delivery for delivery in live if delivery.address is None]
+                await self._release(waiting, str(error), self._backoff_for("directory"))
+                live = [delivery for delivery in live if delivery.address is not None]
+            else:
+                self._outages.pop("directory", None)
+        emails = [delivery for delivery in live if delivery.channel == EMAIL]
+        texts = [delivery for delivery in live if delivery.channel == SMS]
+        lanes = [
+            emails[index :: self.settings.delivery_concurrency]
+            for index in range(self.settings.delivery_concurrency)
+        ]
+        await asyncio.gather(
+            *(self._send_emails(lane, contacts, deadline) for lane in lanes if lane),
+            self._send_texts(texts, contacts, deadline),
+        )
+        return len(claimed)
+
+    async def _drop_hopeless(self, claimed: Sequence[ClaimedDelivery]) -> list[ClaimedDelivery]:
+        """End deliveries that must not be sent any more; return the rest."""
+        now = datetime.now(UTC)
+        live = []
+        for delivery in claimed:
+            if delivery.expires_at is not None and delivery.expires_at <= now:
+                await self._expire(delivery, "expired before it could be delivered")
+            elif delivery.attempts > self.settings.delivery_max_attempts:
+                # Claimed more often than allowed without an outcome: the process sending it keeps
+                # dying (a poison message must not crash-loop the service).
+                await self._expire(delivery, f"no outcome after {delivery.attempts - 1} attempts; given up")
+            else:
+                live.append(delivery)
+        return live
+
+    # -- channels -------------------------------------------------------------------------------
+
+    async def _send_emails(
+        self, batch: Sequence[ClaimedDelivery], contacts: dict[str, Contact], deadline: float
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        async with self.mailer.session() as session:
+            for index, delivery in enumerate(batch):
+                if loop.time() > deadline:
+                    await self._release(batch[index:], "lease ran out before sending", 0.0)
+                    return
+                try:
+                    await _uninterrupted(
+                        self._send_email(session, delivery, contacts.get(str(delivery.recipient_id))),
+                        self.settings.send_budget + 5,
+                    )
+                except ChannelUnavailable as error:
+                    await self._release(batch[index:], str(error), self._backoff_for(EMAIL))
+                    return
+
+    async def _send_email(
+        self, session: SmtpSession, delivery: ClaimedDelivery, contact: Contact | None
+    ) -> None:
+        address = delivery.address or (contact.email if contact else "")
+        if not address or not valid_address(address):
+            await self._refused(
+                delivery, address or None, _unreachable(delivery, contact, "valid email address")
+            )
+            return
+        try:
+            message = self.renderer.render(
+                delivery.content,
+                delivery_id=str(delivery.id),
+                to_address=address,
+                to_name=contact.display_name if contact else "",
+            )
+            await session.send(message, address)
+        except (ChannelUnavailable, asyncio.CancelledError):
+            raise
+        except RecipientRefused as error:
+            await self._refused(delivery, address, error)
+            return
+        except Exception as error:
+            log.error(
+                "email delivery failed unexpectedly", exc_info=True, extra={"delivery_id": str(delivery.id)}
+            )
+            await self._refused(
+                delivery,
+                address,
+                RecipientRefused(f"internal error: {type(error).__name__}", permanent=False),
+            )
+            return
+        self._outages.pop(EMAIL, None)
+        self._crash_if_asked(delivery)
+        await self._mark_sent(delivery, address)
+
+    async def _send_texts(
+        self, batch: Sequence[ClaimedDelivery], contacts: dict[str, Contact], deadline: float
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        for index, delivery in enumerate(batch):
+            if loop.time() > deadline:
+                await self._release(batch[index:], "lease ran out before sending", 0.0)
+                return
+            try:
+                await _uninterrupted(
+                    self._send_text(delivery, contacts.get(str(delivery.recipient_id))),
+                    self.settings.send_budget + 5,
+                )
+            except ChannelUnavailable as error:
+                await self._release(batch[index:], str(error), self._backoff_for(SMS))
+                return
+
+    async def _send_text(self, delivery: ClaimedDelivery, contact: Contact | None) -> None:
+        phone = delivery.address or (contact.phone if contact else "")
+        if not phone:
+            await self._refused(delivery, None, _unreachable(delivery, contact, "phone number"))
+            return
+        try:
+            await self.sms.send(
+                delivery_id=str(delivery.id), to=phone, text=self.sms_renderer.render(delivery.content)
+            )
+        except (ChannelUnavailable, asyncio.CancelledError):
+            raise
+        except RecipientRefused as error:
+            await self._refused(delivery, phone, error)
+            return
+        except Exception as error:
+            log.error(
+                "sms delivery failed unexpectedly", exc_info=True, extra={"delivery_id": str(delivery.id)}
+            )
+            await self._refused(
+                delivery, phone, RecipientRefused(f"internal error: {type(error).__name__}", permanent=False)
+            )
+            return
+        self._outages.pop(SMS, None)
+        await self._mark_sent(delivery, phone)
+
+    def _crash_if_asked(self, delivery: ClaimedDelivery) -> None:
+        if self.settings.fault == FAULT_CRASH_AFTER_ACCEPT and delivery.attempts == 1:
+            log.error(
+                "fault injection: killing the process after the server accepted",
+                extra={"delivery_id": str(delivery.id)},
+            )
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    # -- outcomes -------------------------------------------------------------------------------
+
+    def _backoff_for(self, channel: str) -> float:
+        """The channel is down: pause it (with growing, jittered delays) and say for how long."""
+        now = asyncio.get_running_loop().time()
+        if self._paused_until.get(channel, 0.0) > now:
+            # Another lane of the same batch found it down already: one outage, one step.
+            return self._paused_until[channel] - now
+        outages = self._outages.get(channel, 0) + 1
+        self._outages[channel] = outages
+        delay = retry_delay(
+            outages,
+            base=self.settings.delivery_retry_base,
+            cap=self.settings.delivery_retry_max,
+            rng=self.rng,
+        )
+        if channel in SENT_CHANNELS:
+            self._paused_until[channel] = now + delay
+        return delay
+
+    async def _mark_sent(self, delivery: ClaimedDelivery, address: str) -> None:
+        """Commit SENT right away; keep trying through a database blip (the row stays leased)."""
+        pause = 0.1
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.settings.delivery_lease / 2
+        while True:
+            try:
+                async with self.engine.begin() as connection:
+                    await store.mark_sent(connection, delivery, address)
+                DELIVERIES.labels(delivery.channel, "sent").inc()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if loop.time() > give_up:
+                    log.error(
+                        "could not record a sent delivery; it will be sent again after its lease",
+                        exc_info=True,
+                        extra={"delivery_id": str(delivery.id)},
+                    )
+                    return
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+
+    async def _refused(self, delivery: ClaimedDelivery, address: str | None, error: RecipientRefused) -> None:
+        delay = retry_delay(
+            delivery.attempts,
+            base=self.settings.delivery_retry_base,
+            cap=self.settings.delivery_retry_max,
+            rng=self.rng,
+        )
+        async with self.engine.begin() as connection:
+            state = await store.mark_refused(
+                connection,
+                delivery,
+                address=address,
+                error=str(error),
+                permanent=error.permanent,
+                max_attempts=self.settings.delivery_max_attempts,
+                retry_in=delay,
+            )
+        DELIVERIES.labels(delivery.channel, "failed" if state == "FAILED" else "retry").inc()
+        log.warning(
+            "delivery refused",
+            extra={
+                "delivery_id": str(delivery.id),
+                "state": state,
+                "attempts": delivery.attempts,
+                "error": str(error),
+            },
+        )
+
+    async def _release(self, batch: Sequence[ClaimedDelivery], error: str, retry_in: float) -> None:
+        if not batch:
+            return
+        async with self.engine.begin() as connection:
+            await store.release(
+                connection, batch, error=error, retry_in=retry_in, max_age=self.settings.delivery_max_age
+            )
+        for delivery in batch:
+            DELIVERIES.labels(delivery.channel, "waiting").inc()
+        log.warning(
+            "channel unavailable; deliveries wait",
+            extra={"count": len(batch), "error": error, "retry_in": round(retry_in, 2)},
+        )
+
+    async def _expire(self, delivery: ClaimedDelivery, reason: str) -> None:
+        async with self.engine.begin() as connection:
+            await store.expire(connection, delivery, reason)
+        DELIVERIES.labels(delivery.channel, "failed").inc()
+
+
+def _unreachable(delivery: ClaimedDelivery, contact: Contact | None, what: str) -> RecipientRefused:
+    if contact is None and delivery.address is None:
+        return RecipientRefused("recipient unknown to the users service", permanent=True)
+    return RecipientRefused(f"recipient has no {what}", permanent=True)
+
+
+async def _uninterrupted(send: Coroutine[Any, Any, None], grace: float) -> None:
+    """Run one send-and-record to its end even if the worker is cancelled meanwhile (SIGTERM).
+
+    Cancelling between the server's acceptance and our commit would leave an accepted message
+    unrecorded, to be sent again after its lease; so a shutdown waits for the message in flight
+    (at most `grace` seconds: one send and its commit) and then stops.
+    """
+    task = asyncio.ensure_future(send)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            log.warning("stopping: finishing the message in flight first")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, timeout=grace)
+        raise

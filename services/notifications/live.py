@@ -1,0 +1,96 @@
+"""Live in-app notifications: one PostgreSQL LISTEN connection per process, fanned out to streams.
+
+A trigger NOTIFYs "<recipient> <notification id>" for every new in-app notification; NOTIFY is
+delivered at commit, so a stream never sees a row that could still roll back, and every replica
+hears every notification. The same connection hears new deliveries and wakes the delivery worker.
+If the connection drops, open streams end with UNAVAILABLE (clients list to catch up and watch
+again) rather than silently missing notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import psycopg
+
+from services.runtime.db import libpq_conninfo
+from services.runtime.errors import unavailable
+
+log = logging.getLogger(__name__)
+
+INBOX_CHANNEL = "seatmesh_inbox"
+DELIVERIES_CHANNEL = "seatmesh_deliveries"
+
+# Put in a subscriber's queue when the feed was interrupted.
+INTERRUPTED = ""
+
+
+class LiveFeed:
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.deliveries_wake = asyncio.Event()
+        self._subscribers: dict[str, set[asyncio.Queue[str]]] = defaultdict(set)
+        self._ready = asyncio.Event()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("live feed interrupted; reconnecting", exc_info=True)
+            finally:
+                self._ready.clear()
+                self._interrupt_all()
+            await asyncio.sleep(backoff + random.random() * backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def _listen(self) -> None:
+        conninfo = libpq_conninfo(self.database_url)
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as connection:
+            await connection.execute(f"LISTEN {INBOX_CHANNEL}")
+            await connection.execute(f"LISTEN {DELIVERIES_CHANNEL}")
+            self._ready.set()
+            # Deliveries committed while we were not listening are due now.
+            self.deliveries_wake.set()
+            async for notice in connection.notifies():
+                if notice.channel == DELIVERIES_CHANNEL:
+                    self.deliveries_wake.set()
+                    continue
+                recipient, _, notification_id = notice.payload.partition(" ")
+                for queue in self._subscribers.get(recipient, ()):
+                    queue.put_nowait(notification_id)
+
+    def _interrupt_all(self) -> None:
+        for queues in self._subscribers.values():
+            for queue in queues:
+                queue.put_nowait(INTERRUPTED)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self, user_id: str, *, ready_timeout: float = 5.0
+    ) -> AsyncIterator[asyncio.Queue[str]]:
+        """A queue of this user's new notification ids (INTERRUPTED when the feed broke)."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout=ready_timeout)
+        except TimeoutError:
+            raise unavailable(
+                "LIVE_FEED_UNAVAILABLE", "live notifications are not available right now"
+            ) from None
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self._subscribers[user_id].add(queue)
+        try:
+            yield queue
+        finally:
+            queues = self._subscribers.get(user_id)
+            if queues is not None:
+                queues.discard(queue)
+                if not queues:
+                    del self._subscribers[user_id]

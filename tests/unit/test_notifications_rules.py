@@ -1,0 +1,199 @@
+"""Pure parts of notifications: channels and preferences, retries, reminders, content and templates."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from seatmesh.notifications.v1 import notifications_pb2 as pb
+from services.notifications import content
+from services.notifications.content import BookingFacts, Content, EventChange, EventFacts, Links
+from services.notifications.mailer import EmailRenderer, valid_address
+from services.notifications.rules import (
+    DEFAULT_CHOICE,
+    ChannelChoice,
+    ReminderOffsets,
+    configurable_kinds,
+    describe_offset,
+    effective_preferences,
+    kind_name,
+    kind_number,
+    reminder_still_useful,
+    reminders_for,
+    requested_channels,
+    retry_delay,
+)
+from services.notifications.settings import NotificationsSettings
+from services.notifications.sms import SmsRenderer
+
+LINKS = Links("https://seatmesh.example/")
+BERLIN_EVENT = EventFacts(
+    event_id="e1",
+    title="Jazz <night>",
+    start_time=datetime(2031, 3, 30, 0, 30, tzinfo=UTC),  # 01:30 CET, the night clocks go forward
+    end_time=datetime(2031, 3, 30, 3, 0, tzinfo=UTC),  # 05:00 CEST
+    time_zone="Europe/Berlin",
+    city="Berlin",
+    venue="Keller",
+)
+
+
+def test_kinds_round_trip_and_security_mail_is_not_configurable() -> None:
+    assert kind_name(pb.KIND_REMINDER_24H) == "REMINDER_24H"
+    assert kind_number("REMINDER_24H") == pb.KIND_REMINDER_24H
+    kinds = configurable_kinds()
+    assert pb.KIND_VERIFICATION_CODE not in kinds
+    assert pb.KIND_UNSPECIFIED not in kinds
+    assert pb.KIND_ANNOUNCEMENT in kinds
+
+
+def test_preferences_default_to_in_app_and_email() -> None:
+    assert ChannelChoice(in_app=True, email=True, sms=False) == DEFAULT_CHOICE
+    mine = ChannelChoice(in_app=False, email=False, sms=True)
+    effective = effective_preferences({pb.KIND_WELCOME: mine})
+    assert effective[pb.KIND_WELCOME] == mine
+    assert effective[pb.KIND_BOOKING_CONFIRMED] == DEFAULT_CHOICE
+    assert mine.channels() == {"SMS"}
+
+
+def test_requested_channels_default_to_in_app_and_email() -> None:
+    assert requested_channels([]) == {"IN_APP", "EMAIL"}
+    assert requested_channels([pb.CHANNEL_SMS, pb.CHANNEL_IN_APP]) == {"SMS", "IN_APP"}
+
+
+def test_retry_delay_grows_exponentially_with_jitter_and_a_cap() -> None:
+    rng = random.Random(7)
+    for attempt, full in [(1, 10.0), (2, 20.0), (3, 40.0), (10, 300.0)]:
+        for _ in range(50):
+            delay = retry_delay(attempt, base=10.0, cap=300.0, rng=rng)
+            assert full / 2 <= delay <= full
+    spread = {round(retry_delay(3, base=10.0, cap=300.0, rng=rng), 3) for _ in range(20)}
+    assert len(spread) > 10
+
+
+def test_reminders_skip_what_was_already_due_when_booked() -> None:
+    offsets = ReminderOffsets(timedelta(hours=24), timedelta(hours=1))
+    start = datetime(2031, 5, 10, 18, 0, tzinfo=UTC)
+    early = reminders_for(start, start - timedelta(days=3), offsets)
+    assert early == [
+        ("REMINDER_24H", start - timedelta(hours=24)),
+        ("REMINDER_1H", start - timedelta(hours=1)),
+    ]
+    assert reminders_for(start, start - timedelta(hours=5), offsets) == [
+        ("REMINDER_1H", start - timedelta(hours=1))
+    ]
+    assert reminders_for(start, start - timedelta(minutes=30), offsets) == []
+    assert reminder_still_useful(start, start - timedelta(seconds=1))
+    assert not reminder_still_useful(start, start)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(86_400, "24 hours"), (3_600, "1 hour"), (172_800, "2 days"), (5_400, "90 minutes"), (6, "6 seconds")],
+)
+def test_offsets_read_naturally(seconds: int, text: str) -> None:
+    assert describe_offset(timedelta(seconds=seconds)) == text
+
+
+def test_times_are_shown_in_the_events_time_zone_across_dst() -> None:
+    assert BERLIN_EVENT.when() == ("Sunday, 30 March 2031, 01:30 CET – 05:00 CEST (Europe/Berlin)")
+    tokyo = content.format_time(datetime(2031, 1, 1, 0, 0, tzinfo=UTC), "Asia/Tokyo")
+    assert tokyo == "Wednesday, 1 January 2031, 09:00 JST (Asia/Tokyo)"
+    # Zones without a letter abbreviation stay readable; unknown ones are shown in UTC.
+    assert content.format_time(datetime(2031, 1, 1, tzinfo=UTC), "Asia/Dubai").endswith("04:00 Asia/Dubai")
+    assert content.format_time(datetime(2031, 1, 1, tzinfo=UTC), "Mars/Olympus").endswith("00:00 UTC")
+
+
+def test_event_changes_are_described_before_and_after() -> None:
+    change = EventChange(
+        changed_fields=["start_time", "venue", "title"],
+        previous_start_time=BERLIN_EVENT.start_time - timedelta(days=1),
+        previous_end_time=BERLIN_EVENT.end_time - timedelta(days=1),
+        previous_venue="Garten",
+    )
+    lines = content.describe_changes(BERLIN_EVENT, change)
+    assert lines[0].startswith("Time: Saturday, 29 March 2031, 01:30–04:00 CET (Europe/Berlin) → ")
+    assert lines[0].endswith("→ " + BERLIN_EVENT.when())
+    assert lines[1] == "Venue: Garten → Keller"
+    assert lines[2] == "Title changed"
+
+
+def test_content_survives_storage() -> None:
+    booking = BookingFacts(booking_id="b1", seats=3, event=BERLIN_EVENT)
+    original = content.booking_confirmed(booking, LINKS)
+    restored = Content.from_json(original.to_json())
+    assert restored == original
+    assert original.link == "https://seatmesh.example/v1/bookings/b1"
+    assert "Seats: 3 seats" in original.body
+    code = content.verification_code(
+        code="123456",
+        display_name="Ada",
+        expire_time=datetime(2031, 1, 1, 0, 15, tzinfo=UTC),
+        now=datetime(2031, 1, 1, tzinfo=UTC),
+    )
+    assert Content.from_json(code.to_json()) == code
+    assert code.subject == "123456 is your seatmesh verification code"
+    assert "expires in 15 minutes" in code.body
+
+
+def test_emails_have_text_and_escaped_html_a_stable_id_and_a_footer_unless_transactional() -> None:
+    renderer = EmailRenderer(sender="seatmesh <no-reply@mail.example>", public_url="https://seatmesh.example")
+    booking = BookingFacts(booking_id="b1", seats=1, event=BERLIN_EVENT)
+    message = renderer.render(
+        content.booking_confirmed(booking, LINKS),
+        delivery_id="d-1",
+        to_address="gus@example.com",
+        to_name="Gus Ünal",
+    )
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    assert parsed["Message-ID"] == "<d-1@mail.example>"
+    assert parsed["Subject"] == "Booking confirmed: Jazz <night>"
+    assert "Gus Ünal" in str(parsed["To"])
+    text = parsed.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    html = parsed.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert "Hi Gus Ünal," in text
+    assert "Jazz <night>" in text
+    assert "Jazz &lt;night&gt;" in html
+    assert "<night>" not in html
+    assert "https://seatmesh.example/v1/notifications/preferences" in text
+    assert parsed["List-Unsubscribe"] == "<https://seatmesh.example/v1/notifications/preferences>"
+
+    code = content.verification_code(
+        code="654321", display_name="Ada", expire_time=None, now=datetime.now(UTC)
+    )
+    security = renderer.render(code, delivery_id="d-2", to_address="ada@example.com", to_name="")
+    assert "Hi Ada," in security.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "notification settings" not in security.as_string()
+    assert security["List-Unsubscribe"] is None
+
+
+def test_sms_text_is_short() -> None:
+    renderer = SmsRenderer()
+    booking = BookingFacts(booking_id="b1", seats=1, event=BERLIN_EVENT)
+    assert renderer.render(content.booking_confirmed(booking, LINKS)) == (
+        "seatmesh: Booking confirmed: Jazz <night> https://seatmesh.example/v1/bookings/b1"
+    )
+    code = content.verification_code(code="654321", display_name="", expire_time=None, now=datetime.now(UTC))
+    assert renderer.render(code) == "654321 is your seatmesh verification code."
+
+
+def test_addresses_are_checked_before_sending() -> None:
+    assert valid_address("a.b+c@example.com")
+    assert not valid_address("not an address")
+    assert not valid_address("@example.com")
+
+
+def test_settings_refuse_contradictions() -> None:
+    base = {"database_url": "postgresql://x/y"}
+    assert NotificationsSettings(**base).smtp_port == 2525
+    with pytest.raises(ValidationError, match="exclude each other"):
+        NotificationsSettings(**base, smtp_starttls=True, smtp_tls=True)
+    with pytest.raises(ValidationError, match="SMS_GATEWAY_URL"):
+        NotificationsSettings(**base, sms_provider="http")
+    with pytest.raises(ValidationError, match="DELIVERY_LEASE"):
+        NotificationsSettings(**base, smtp_timeout=30, delivery_lease=40)
