@@ -128,6 +128,18 @@ def read_key_dir(directory: Path) -> list[RingKey]:
     return keys
 
 
+def signing_key_in_dir(directory: Path, now: float | None = None) -> SigningKey | None:
+    """The key that signs now, read from a key directory without changing it (tools and tests
+    that mint tokens exactly as the users service would)."""
+    plan = plan_keys(
+        read_key_dir(directory),
+        time.time() if now is None else now,
+        rotate_after=float("inf"),
+        retire_after=0.0,
+    )
+    return plan.signing.key if plan.signing is not None else None
+
+
 def _write_key(directory: Path, item: RingKey) -> None:
     # Written under a temporary name and renamed: readers never see half a key.
     final = directory / f"{item.kid}.json"

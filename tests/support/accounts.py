@@ -25,7 +25,7 @@ import httpx
 
 from scripts.mesh import Mesh
 from services.runtime.auth import Role, SigningKey, access_claims
-from services.users.keyring import plan_keys, read_key_dir
+from services.users.keyring import signing_key_in_dir
 
 PASSWORD = "e2e correct horse battery"
 _CODE = re.compile(r"\b(\d{6})\b")
@@ -103,10 +103,10 @@ def signup(
 
 @functools.lru_cache(maxsize=8)
 def _signing_key(key_dir: Path) -> SigningKey:
-    plan = plan_keys(read_key_dir(key_dir), time.time(), rotate_after=float("inf"), retire_after=0.0)
-    if plan.signing is None:
+    key = signing_key_in_dir(key_dir)
+    if key is None:
         raise AssertionError(f"no signing key in {key_dir}; is the users service running?")
-    return plan.signing.key
+    return key
 
 
 def mesh_token(
