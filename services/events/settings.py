@@ -7,3 +7,15 @@ from services.runtime.settings import ServiceSettings
 
 class EventsSettings(ServiceSettings):
     port: int = Field(default=50052, ge=0, le=65535)
+    # Seconds GetEvent/ListEvents/ListTags results live in Redis (writes invalidate them sooner).
+    cache_ttl: int = Field(default=300, ge=1, le=86_400)
+    # Seconds one cache call may take before the request goes to PostgreSQL instead.
+    cache_timeout: float = Field(default=0.25, gt=0, le=5)
+    # Connections reserved for ReserveSeats/ReleaseSeats (besides the engine's pool).
+    inventory_pool_size: int = Field(default=8, ge=1, le=200)
+    # How often the completion job looks for events whose end time passed, and how many it
+    # completes per transaction.
+    completion_interval: float = Field(default=30.0, gt=0, le=3600)
+    completion_batch: int = Field(default=500, ge=1, le=10_000)
+    # WatchAvailability streams re-read the database this often even when pub/sub is quiet.
+    availability_resync: float = Field(default=30.0, gt=0, le=3600)

@@ -1,0 +1,176 @@
+"""Live seat availability: Redis pub/sub after commit, fanned out to WatchAvailability streams.
+
+Writers publish `<seats_version><Availability>` on `<prefix>availability:<event id>` after their
+transaction committed (together with the cache bump, one round trip). Every process keeps one
+pub/sub connection and subscribes to the events its clients watch. Messages may arrive out of
+order (two commits publish concurrently) or not at all (Redis down): watchers keep only versions
+newer than what they sent, and re-read the database when the subscription was interrupted and,
+as a safety net, every `resync_interval` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from redis import asyncio as aioredis
+from redis.exceptions import RedisError
+
+from seatmesh.events.v1 import events_pb2
+from services.events.convert import availability_to_proto
+from services.events.rules import EventRecord
+
+log = logging.getLogger(__name__)
+
+_VERSION = struct.Struct(">q")
+
+
+def channel_for(prefix: str, event_id: str) -> bytes:
+    return f"{prefix}availability:{event_id}".encode()
+
+
+def encode_update(seats_version: int, availability: events_pb2.Availability) -> bytes:
+    return _VERSION.pack(seats_version) + availability.SerializeToString()
+
+
+def availability_message(prefix: str, event: EventRecord) -> tuple[bytes, bytes]:
+    """(channel, payload) announcing `event`'s availability as it is now."""
+    return channel_for(prefix, str(event.id)), encode_update(
+        event.seats_version, availability_to_proto(event)
+    )
+
+
+def decode_update(payload: bytes) -> tuple[int, events_pb2.Availability]:
+    (version,) = _VERSION.unpack_from(payload)
+    return version, events_pb2.Availability.FromString(payload[_VERSION.size :])
+
+
+@dataclass(eq=False)
+class Watcher:
+    event_id: str
+    latest: tuple[int, events_pb2.Availability] | None = None
+    # Set when there is something to look at: a newer update, or a reason to re-read the database.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    resync: bool = False
+
+    def offer(self, version: int, availability: events_pb2.Availability) -> None:
+        if self.latest is None or version > self.latest[0]:
+            self.latest = (version, availability)
+            self.wake.set()
+
+    def request_resync(self) -> None:
+        self.resync = True
+        self.wake.set()
+
+    async def next(self, wait: float) -> tuple[int, events_pb2.Availability] | None:
+        """The newest update, or None when the caller should re-read the database."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), wait)
+        self.wake.clear()
+        if self.resync or self.latest is None:
+            self.resync = False
+            self.latest = None
+            return None
+        latest, self.latest = self.latest, None
+        return latest
+
+
+class AvailabilityHub:
+    def __init__(self, redis: aioredis.Redis, prefix: str, *, resync_interval: float = 30.0) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.resync_interval = resync_interval
+        self._watchers: dict[bytes, set[Watcher]] = {}
+        self._pubsub: aioredis.client.PubSub | None = None
+        self._connected = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def poll_interval(self) -> float:
+        """How long a watcher may wait before re-reading the database itself."""
+        return self.resync_interval if self.connected else 1.0
+
+    @contextlib.asynccontextmanager
+    async def watch(self, event_id: str) -> AsyncIterator[Watcher]:
+        channel = channel_for(self.prefix, event_id)
+        watcher = Watcher(event_id)
+        watchers = self._watchers.setdefault(channel, set())
+        watchers.add(watcher)
+        if len(watchers) == 1:
+            await self._subscribe(channel)
+        try:
+            yield watcher
+        finally:
+            watchers.discard(watcher)
+            if not watchers:
+                del self._watchers[channel]
+                await self._unsubscribe(channel)
+
+    async def _subscribe(self, channel: bytes) -> None:
+        if self._pubsub is not None and self.connected:
+            try:
+                await self._pubsub.subscribe(channel)
+            except (RedisError, OSError):
+                # The reader loop notices too, reconnects and subscribes to everything again.
+                log.warning("availability subscribe failed", exc_info=True)
+
+    async def _unsubscribe(self, channel: bytes) -> None:
+        if self._pubsub is not None and self.connected:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.unsubscribe(channel)
+
+    async def run(self) -> None:
+        """Background task: keep the subscription alive and deliver messages to watchers."""
+        backoff = 0.2
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                # A placeholder channel keeps the connection in subscribed mode with no watchers.
+                await pubsub.subscribe(self.prefix.encode() + b"availability", *self._watchers)
+                self._pubsub = pubsub
+                self._connected.set()
+                backoff = 0.2
+                # Whatever was published while we were away is lost: everyone re-reads.
+                self._resync_all()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        self._deliver(message["channel"], message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if self.connected:
+                    log.warning("availability subscription lost; watchers poll the database", exc_info=True)
+                self._connected.clear()
+                self._pubsub = None
+                self._resync_all()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    def _deliver(self, channel: bytes, payload: bytes) -> None:
+        watchers = self._watchers.get(channel)
+        if not watchers:
+            return
+        try:
+            version, availability = decode_update(payload)
+        except Exception:
+            log.warning(
+                "unreadable availability message", extra={"channel": channel.decode(errors="replace")}
+            )
+            return
+        for watcher in watchers:
+            watcher.offer(version, availability)
+
+    def _resync_all(self) -> None:
+        for watchers in self._watchers.values():
+            for watcher in watchers:
+                watcher.request_resync()
