@@ -7,7 +7,7 @@ from seatmesh.events.v1 import events_pb2_grpc
 from services.events import models
 from services.events.availability import AvailabilityHub
 from services.events.cache import EventCache, create_cache_redis
-from services.events.jobs import CompletionJob, ReviewConsumer, ReviewIntake
+from services.events.jobs import CompletionJob, ReviewIntake
 from services.events.pgpool import RawPool
 from services.events.servicer import ACCESS, SERVICE, EventServiceServicer
 from services.events.settings import EventsSettings
@@ -34,17 +34,7 @@ async def build(settings: EventsSettings, **overrides: Any) -> Service:
         batch=settings.completion_batch,
     )
     reviews = ReviewIntake(cache=cache, redis_prefix=settings.redis_prefix)
-    # runtime.consumer(), plus a hook after each message's transaction (the cache bump).
-    review_consumer = ReviewConsumer(
-        engine=runtime.engine,
-        redis=runtime.redis,
-        prefix=settings.redis_prefix,
-        group=runtime.name,
-        sources=["bookings"],
-        handlers=reviews.handlers,
-        inbox=models.inbox,
-        after_transaction=reviews.after_transaction,
-    )
+    review_consumer = runtime.consumer(sources=["bookings"], handlers=reviews.handlers, inbox=models.inbox)
     servicer = EventServiceServicer(store, cache, hub, settings)
     service = runtime.service(
         descriptor=SERVICE,

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from google.protobuf import message as protobuf_message
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,9 +20,9 @@ from seatmesh.events.v1 import bus_pb2
 from services.events.availability import availability_message
 from services.events.cache import EventCache
 from services.events.convert import event_to_proto, moment
-from services.events.rules import EventRecord, ReviewRecord, review_problems
+from services.events.rules import ReviewRecord, review_problems
 from services.events.store import EventStore, EventWriter
-from services.runtime.bus import BusConsumer, Handler
+from services.runtime.bus import Handler, after_commit
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,10 @@ class CompletionJob:
 @dataclass
 class ReviewIntake:
     """Handles `seatmesh.bookings.v1.ReviewSubmitted`: one review per booking, exact sums on the
-    event. The cache is bumped once the consumer's transaction ended (handlers run inside it)."""
+    event. The cache is bumped once the consumer's transaction committed (handlers run inside it)."""
 
     cache: EventCache
     redis_prefix: str
-    _rated: list[EventRecord] = field(default_factory=list)
 
     @property
     def handlers(self) -> Mapping[str, Handler]:
@@ -104,24 +104,5 @@ class ReviewIntake:
                 extra={"event_id": submitted.event_id, "booking_id": submitted.booking_id},
             )
             return
-        self._rated.append(rated)
-
-    async def after_transaction(self) -> None:
-        rated, self._rated = self._rated, []
-        if rated:
-            # Ratings move events in `rating desc` and `min_rating` lists: lists too.
-            await self.cache.invalidate([str(event.id) for event in rated], lists=True)
-
-
-@dataclass
-class ReviewConsumer(BusConsumer):
-    """A BusConsumer that runs `after_transaction` once each message's transaction is over."""
-
-    after_transaction: Callable[[], Awaitable[None]] | None = None
-
-    async def process(self, stream: str, message_id: str, fields: Mapping[bytes | str, bytes]) -> bool:
-        try:
-            return await super().process(stream, message_id, fields)
-        finally:
-            if self.after_transaction is not None:
-                await self.after_transaction()
+        # Ratings move events in `rating desc` and `min_rating` lists: lists too.
+        after_commit(partial(self.cache.invalidate, [str(rated.id)], lists=True))

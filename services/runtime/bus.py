@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import random
@@ -22,13 +23,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-import grpc
 import psycopg
-import sqlalchemy.exc
 from google.protobuf import message as protobuf_message
 from google.protobuf import symbol_database
 from redis import asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -52,6 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from seatmesh.bus.v1 import envelope_pb2
 from services.runtime.db import libpq_conninfo
+from services.runtime.errors import is_transient
 from services.runtime.logs import request_id_var
 
 log = logging.getLogger(__name__)
@@ -236,25 +236,23 @@ class OutboxRelay:
 
 
 Handler = Callable[[AsyncConnection, envelope_pb2.Envelope, protobuf_message.Message], Awaitable[None]]
+AfterCommit = Callable[[], Awaitable[None]]
 
-_TRANSIENT = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    psycopg.OperationalError,
-    OSError,
-    ConnectionError,
-    RedisError,
-    TimeoutError,
+_after_commit: contextvars.ContextVar[list[AfterCommit] | None] = contextvars.ContextVar(
+    "after_commit", default=None
 )
 
 
-def is_transient(error: BaseException) -> bool:
-    """Failures of the infrastructure, not of the message: retry forever, never dead-letter."""
-    if isinstance(error, _TRANSIENT):
-        return True
-    if isinstance(error, grpc.aio.AioRpcError):
-        return error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-    return False
+def after_commit(callback: AfterCommit) -> None:
+    """From inside a bus handler: run `callback` once the handler's transaction has committed.
+
+    For effects outside the database (a cache bump, a wake-up) that must not happen if the
+    transaction rolls back. A failing callback is logged; the message still counts as processed.
+    """
+    pending = _after_commit.get()
+    if pending is None:
+        raise RuntimeError("after_commit() is only available inside a bus handler")
+    pending.append(callback)
 
 
 def unpack(envelope: envelope_pb2.Envelope) -> protobuf_message.Message | None:
@@ -392,6 +390,8 @@ class BusConsumer:
             await self._dead_letter(stream, message_id, raw or b"", envelope, "unknown payload type", 1)
             return True
         request_token = request_id_var.set(envelope.request_id)
+        callbacks: list[AfterCommit] = []
+        callbacks_token = _after_commit.set(callbacks)
         try:
             async with self.engine.begin() as connection:
                 inserted = await connection.execute(
@@ -419,7 +419,13 @@ class BusConsumer:
                 return True
             return False
         finally:
+            _after_commit.reset(callbacks_token)
             request_id_var.reset(request_token)
+        for callback in callbacks:
+            try:
+                await callback()
+            except Exception:
+                log.warning("after-commit callback failed", exc_info=True, extra={"type": envelope.type})
         await self.redis.xack(stream, self.group, message_id)
         return True
 

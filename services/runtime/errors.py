@@ -11,9 +11,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import grpc
+import psycopg
+import sqlalchemy.exc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+from redis.exceptions import RedisError
 
 ERROR_DOMAIN = "seatmesh.dev"
 
@@ -225,3 +228,24 @@ def error_metadata(error: grpc.aio.AioRpcError | grpc.RpcError) -> dict[str, str
             detail.Unpack(info)
             return dict(info.metadata)
     return {}
+
+
+_TRANSIENT = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    psycopg.OperationalError,
+    ConnectionError,
+    RedisError,
+    TimeoutError,
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Failures of the infrastructure (database, Redis, a peer service), not of the request:
+    worth retrying later, never a reason to give up on a message or blame the caller."""
+    if isinstance(error, _TRANSIENT):
+        return True
+    if isinstance(error, grpc.aio.AioRpcError):
+        return error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    return False

@@ -20,7 +20,7 @@ import grpc
 from prometheus_client import Counter, Histogram
 
 from services.runtime.auth import Access, Principal, TokenVerifier, bearer_token, check_access, principal_var
-from services.runtime.errors import ServiceError
+from services.runtime.errors import ServiceError, is_transient, unavailable
 from services.runtime.logs import request_id_var
 
 log = logging.getLogger("seatmesh.rpc")
@@ -48,6 +48,8 @@ def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
 def _code_name(error: Exception) -> str:
     if isinstance(error, ServiceError):
         return error.code.name
+    if is_transient(error):
+        return "UNAVAILABLE"
     return "UNIMPLEMENTED" if isinstance(error, NotImplementedError) else "INTERNAL"
 
 
@@ -95,6 +97,14 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
                 level, "rpc failed", extra={"method": method, "code": error.code.name, "reason": error.reason}
             )
             await context.abort_with_status(error.to_grpc_status())
+        if is_transient(error):
+            # The database, Redis or a peer is down: the client may retry; the details go to the log.
+            log.warning("dependency unavailable", exc_info=error, extra={"method": method})
+            await context.abort_with_status(
+                unavailable(
+                    "DEPENDENCY_UNAVAILABLE", "a dependency is unavailable; retry shortly", 1.0
+                ).to_grpc_status()
+            )
         if isinstance(error, NotImplementedError):
             # The generated base servicer's answer for RPCs a later issue implements.
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")

@@ -18,6 +18,8 @@ from services.runtime.bus import (
     DEAD_LETTER_STREAM,
     BusConsumer,
     OutboxRelay,
+    after_commit,
+    envelope_for,
     inbox_table,
     outbox_table,
     publish,
@@ -120,6 +122,39 @@ async def test_events_flow_once_in_order_and_poison_is_dead_lettered(bus) -> Non
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def test_after_commit_callbacks_run_only_when_the_handler_commits(bus) -> None:  # type: ignore[no-untyped-def]
+    engine, redis, prefix, _ = bus
+    ran: list[str] = []
+
+    async def handler(connection: AsyncConnection, envelope: envelope_pb2.Envelope, message: object) -> None:
+        assert isinstance(message, bus_pb2.UserRegistered)
+        await connection.execute(effects.insert().values(note=message.email))
+
+        async def note() -> None:
+            ran.append(message.email)
+
+        after_commit(note)
+        if message.email == "poison@example.com":
+            raise ValueError("rolls back")
+
+    consumer = BusConsumer(
+        engine=engine,
+        redis=redis,
+        prefix=prefix,
+        group="callbacks",
+        sources=["users"],
+        handlers={bus_pb2.UserRegistered.DESCRIPTOR.full_name: handler},
+        inbox=inbox,
+        max_attempts=1,
+    )
+    await consumer.ensure_groups()
+    for email in ["ok@example.com", "poison@example.com"]:
+        envelope = envelope_for(bus_pb2.UserRegistered(email=email), source="users")
+        await consumer.process(stream_name(prefix, "users"), "0-1", {b"e": envelope.SerializeToString()})
+    assert ran == ["ok@example.com"]
+    assert await _effects(engine) == ["ok@example.com"]
 
 
 async def test_outbox_waits_while_redis_is_down_and_drains_after(bus, engines: Engines) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+import sqlalchemy.exc
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -27,6 +28,9 @@ class ProbeServicer(users_pb2_grpc.UserServiceServicer):
 
     async def Login(self, request, context):  # type: ignore[no-untyped-def]
         raise RuntimeError("database password is hunter2")
+
+    async def Logout(self, request, context):  # type: ignore[no-untyped-def]
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("db host 10.0.0.7 down"))
 
     async def GetCurrentUser(self, request, context):  # type: ignore[no-untyped-def]
         principal = require_principal()
@@ -75,6 +79,16 @@ async def test_unexpected_exceptions_are_internal_without_their_text(
     assert raised.value.code() == grpc.StatusCode.INTERNAL
     assert "hunter2" not in (raised.value.details() or "")
     assert "req-42" in (raised.value.details() or "")
+
+
+async def test_infrastructure_failures_are_unavailable_without_their_text(
+    stub: users_pb2_grpc.UserServiceStub, tokens: TokenFactory
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.Logout(users_pb2.LogoutRequest(), metadata=bearer(tokens.token()))
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_reason(raised.value) == "DEPENDENCY_UNAVAILABLE"
+    assert "10.0.0.7" not in (raised.value.details() or "")
 
 
 async def test_rpcs_not_implemented_answer_unimplemented(stub: users_pb2_grpc.UserServiceStub) -> None:
