@@ -3,20 +3,60 @@
 from functools import partial
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
 from seatmesh.bookings.v1 import bookings_pb2_grpc
 from services.bookings import models
+from services.bookings.consumers import EventChanges
+from services.bookings.inventory import EventCache, EventsGateway
+from services.bookings.jobs import Promoter, Reconciler
+from services.bookings.saga import Saga
 from services.bookings.servicer import ACCESS, SERVICE, BookingServiceServicer
 from services.bookings.settings import BookingsSettings
 from services.runtime.app import Runtime
+from services.runtime.db import sqlalchemy_url
 from services.runtime.server import Service
 
 
 async def build(settings: BookingsSettings, **overrides: Any) -> Service:
     runtime = Runtime.create(settings, "bookings", **overrides)
-    servicer = BookingServiceServicer()
-    return runtime.service(
+    autocommit = single_statement_engine(settings)
+    gateway = EventsGateway(runtime.channel_to(settings.events_address), deadline=settings.events_deadline)
+    cache = EventCache(gateway, ttl=settings.event_cache_ttl)
+    saga = Saga(runtime.engine, autocommit, gateway, cache, settings)
+    promoter = Promoter(saga)
+    saga.on_seats_freed = promoter.request
+    reconciler = Reconciler(saga, promoter, settings)
+    changes = EventChanges(cache, releases_due=reconciler.wake, seats_may_be_free=promoter.request)
+    servicer = BookingServiceServicer(saga)
+    service = runtime.service(
         descriptor=SERVICE,
         register=partial(bookings_pb2_grpc.add_BookingServiceServicer_to_server, servicer),
         access=ACCESS,
-        background=[runtime.relay(models.outbox).run],
+        background=[
+            runtime.relay(models.outbox).run,
+            runtime.consumer(sources=["events"], handlers=changes.handlers(), inbox=models.inbox).run,
+            reconciler.run,
+            promoter.run,
+            partial(cache.follow, runtime.redis, settings.redis_prefix),
+        ],
+    )
+    service.closers.append(autocommit.dispose)
+    return service
+
+
+def single_statement_engine(settings: BookingsSettings) -> AsyncEngine:
+    """The pool for single statements (the booking hot path): autocommit, so each is one round trip.
+
+    A fixed size without overflow, so bursts queue for a connection instead of opening and closing
+    connections by the hundred; no ping per checkout (a connection PostgreSQL dropped fails one
+    statement and the pool is renewed).
+    """
+    return create_async_engine(
+        sqlalchemy_url(settings.database_url),
+        isolation_level="AUTOCOMMIT",
+        pool_size=settings.db_pool_size,
+        max_overflow=0,
+        pool_pre_ping=False,
+        pool_recycle=1800,
     )

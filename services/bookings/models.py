@@ -1,6 +1,27 @@
-"""Tables of the bookings database (SQLAlchemy Core)."""
+"""Tables of the bookings database (SQLAlchemy Core).
 
-from sqlalchemy import MetaData
+The rules that must never break live here as constraints, not in Python: one active booking per
+user and event, no two active bookings of one user at the same start time (partial unique
+indexes, so they hold under races), one review and one guest rating per booking (primary keys).
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Sequence,
+    SmallInteger,
+    Table,
+    Text,
+    Uuid,
+    func,
+    text,
+)
 
 from services.runtime.bus import inbox_table, outbox_table
 from services.runtime.db import NAMING_CONVENTION
@@ -9,3 +30,140 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+
+STATES = (
+    "PENDING",
+    "CONFIRMED",
+    "AWAITING_APPROVAL",
+    "WAITLISTED",
+    "REJECTED",
+    "CANCELLED",
+    "EXPIRED",
+)
+# A user holds (or waits for) a place only through these; the uniqueness rules cover only them.
+ACTIVE_SQL = "state IN ('PENDING', 'CONFIRMED', 'AWAITING_APPROVAL', 'WAITLISTED')"
+
+# Names the store maps to friendly errors when PostgreSQL refuses an insert.
+UQ_REQUEST = "uq_bookings_user_request"
+UQ_ACTIVE_EVENT = "uq_bookings_active_user_event"
+UQ_ACTIVE_START = "uq_bookings_active_user_start"
+
+# First come, first served: the order in which bookings joined the waitlist.
+waitlist_sequence = Sequence("bookings_waitlist_seq", metadata=metadata)
+
+bookings = Table(
+    "bookings",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Text, nullable=False),
+    # Client-chosen idempotency key of CreateBooking (per user); NULL when the client sent none.
+    Column("request_id", Text),
+    Column("event_id", Text, nullable=False),
+    # The event's organizer, copied so the host sees and manages bookings without asking events.
+    Column("host_id", Text, nullable=False),
+    Column("seats", Integer, nullable=False),
+    Column("join_waitlist", Boolean, nullable=False, server_default=text("false")),
+    Column("state", Text, nullable=False),
+    # Copies of the event, kept current from the bus (EventUpdated), so lists, notifications and the
+    # schedule rule need no call to events.
+    Column("event_title", Text, nullable=False),
+    Column("event_start_time", DateTime(timezone=True), nullable=False),
+    Column("event_end_time", DateTime(timezone=True), nullable=False),
+    Column("event_time_zone", Text, nullable=False),
+    Column("event_city", Text, nullable=False, server_default=""),
+    Column("event_venue", Text, nullable=False, server_default=""),
+    # The event's update_time our copy is from: an older update arriving late changes nothing.
+    Column("event_updated_at", DateTime(timezone=True)),
+    # True when the organizer moved the event onto the start time of another active booking of
+    # this guest: both bookings stand (the guest did nothing wrong) and this one steps out of the
+    # schedule index until the event moves again.
+    Column("schedule_exempt", Boolean, nullable=False, server_default=text("false")),
+    Column("waitlist_seq", BigInteger),
+    # AWAITING_APPROVAL: when the host's time to answer runs out (the event's start ends it sooner).
+    Column("hold_expire_time", DateTime(timezone=True)),
+    # Why a booking ended: SOLD_OUT, EVENT_NOT_BOOKABLE, EVENT_STARTED, HOST_REJECTED, SCHEDULE_CONFLICT.
+    Column("reject_cause", Text),
+    # GUEST, HOST, ADMIN or EVENT_CANCELLED.
+    Column("cancelled_by", Text),
+    # The reason the guest, host or admin gave when cancelling or rejecting.
+    Column("end_reason", Text, nullable=False, server_default=""),
+    # The booking may hold seats at events that must be given back (ReleaseSeats with its id).
+    Column("release_pending", Boolean, nullable=False, server_default=text("false")),
+    # When the reconciler next looks at a PENDING booking or a pending release (a lease: a replica
+    # that takes the row moves it forward, so no other replica takes it meanwhile).
+    Column("retry_at", DateTime(timezone=True)),
+    Column("attempts", SmallInteger, nullable=False, server_default=text("0")),
+    Column("create_time", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("update_time", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("seats >= 1", name="seats_positive"),
+    CheckConstraint("state IN (" + ", ".join(f"'{state}'" for state in STATES) + ")", name="state_known"),
+    CheckConstraint("(state = 'WAITLISTED') <= (waitlist_seq IS NOT NULL)", name="waitlisted_has_place"),
+    CheckConstraint(
+        "(state = 'AWAITING_APPROVAL') <= (hold_expire_time IS NOT NULL)", name="awaiting_has_expiry"
+    ),
+    Index(UQ_REQUEST, "user_id", "request_id", unique=True, postgresql_where=text("request_id IS NOT NULL")),
+    Index(UQ_ACTIVE_EVENT, "user_id", "event_id", unique=True, postgresql_where=text(ACTIVE_SQL)),
+    Index(
+        UQ_ACTIVE_START,
+        "user_id",
+        "event_start_time",
+        unique=True,
+        postgresql_where=text(f"{ACTIVE_SQL} AND NOT schedule_exempt"),
+    ),
+    # ListBookings as guest and as host, newest first (keyset).
+    Index("ix_bookings_guest_list", "user_id", text("create_time DESC"), text("id DESC")),
+    Index("ix_bookings_host_list", "host_id", text("create_time DESC"), text("id DESC")),
+    # Every booking of an event (bus handlers: cancelled, moved).
+    Index("ix_bookings_event", "event_id"),
+    # The waitlist of an event in order, and positions in it.
+    Index("ix_bookings_waitlist", "event_id", "waitlist_seq", postgresql_where=text("state = 'WAITLISTED'")),
+    # The reconciler's work: unsettled reservations and releases not yet confirmed by events.
+    Index("ix_bookings_reconcile", "retry_at", postgresql_where=text("state = 'PENDING' OR release_pending")),
+    # Expiry of approval holds and of waitlist entries.
+    Index(
+        "ix_bookings_hold_expiry", "hold_expire_time", postgresql_where=text("state = 'AWAITING_APPROVAL'")
+    ),
+    Index(
+        "ix_bookings_waiting_start",
+        "event_start_time",
+        postgresql_where=text("state IN ('AWAITING_APPROVAL', 'WAITLISTED')"),
+    ),
+)
+
+# Events whose end passed (EventCompleted from the bus): reviews open for their confirmed bookings.
+completed_events = Table(
+    "completed_events",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("completed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# One review per booking, by its guest.
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("booking_id", Uuid, primary_key=True),
+    Column("event_id", Text, nullable=False),
+    Column("guest_id", Text, nullable=False),
+    Column("host_id", Text, nullable=False),
+    Column("event_rating", SmallInteger, nullable=False),
+    Column("host_rating", SmallInteger, nullable=False),
+    Column("comment", Text, nullable=False, server_default=""),
+    Column("create_time", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("event_rating BETWEEN 1 AND 5", name="event_rating_range"),
+    CheckConstraint("host_rating BETWEEN 1 AND 5", name="host_rating_range"),
+    CheckConstraint("char_length(comment) <= 2000", name="comment_length"),
+)
+
+# One rating of the guest per booking, by the host.
+guest_ratings = Table(
+    "guest_ratings",
+    metadata,
+    Column("booking_id", Uuid, primary_key=True),
+    Column("event_id", Text, nullable=False),
+    Column("guest_id", Text, nullable=False),
+    Column("host_id", Text, nullable=False),
+    Column("rating", SmallInteger, nullable=False),
+    Column("create_time", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+)
