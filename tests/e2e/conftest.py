@@ -21,7 +21,8 @@ def mesh(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             database_prefix=f"{engines.database_prefix}_mesh",
             redis_prefix=engines.redis_prefix,
             free_ports=True,
-            env={"SEATMESH_LOG_LEVEL": "INFO"},
+            # A short completion interval so reviews (after EventCompleted) are testable quickly.
+            env={"SEATMESH_LOG_LEVEL": "INFO", "SEATMESH_COMPLETION_INTERVAL": "1"},
         )
     )
     running.start(timeout=90)

@@ -71,7 +71,7 @@ class ServiceProcess:
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
             )
-        await wait_serving(self.address, timeout=30)
+        await wait_serving(self.address, within=30)
 
     async def exited(self, within: float = 30) -> int:
         assert self.process is not None
