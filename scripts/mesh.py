@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 import grpc
+import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.engine import make_url
 
@@ -254,10 +255,15 @@ class Mesh:
             if code is not None:
                 raise RuntimeError(f"{name} exited with code {code}{self._log_hint(name)}")
 
-    def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+    def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        """Stop a process we started, by its PID, and any worker processes it started."""
         process = self.processes.pop(name, None)
         if process is None:
             return
+        try:
+            children = psutil.Process(process.popen.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            children = []
         if process.popen.poll() is None:
             process.popen.send_signal(sig)
             try:
@@ -265,6 +271,11 @@ class Mesh:
             except subprocess.TimeoutExpired:
                 process.popen.kill()
                 process.popen.wait()
+        # Workers stop with their parent; whatever is left after the grace period is killed.
+        _, alive = psutil.wait_procs(children, timeout=timeout if sig != signal.SIGKILL else 0)
+        for child in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.send_signal(sig if sig == signal.SIGKILL else signal.SIGKILL)
         if process.log is not None:
             process.log.close()
 

@@ -8,11 +8,11 @@ from services.events import models
 from services.events.availability import AvailabilityHub
 from services.events.cache import EventCache, create_cache_redis
 from services.events.jobs import CompletionJob, ReviewIntake
-from services.events.pgpool import RawPool
 from services.events.servicer import ACCESS, SERVICE, EventServiceServicer
 from services.events.settings import EventsSettings
 from services.events.store import EventStore
 from services.runtime.app import Runtime
+from services.runtime.rawsql import RawPool
 from services.runtime.server import Service
 
 

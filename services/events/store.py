@@ -53,7 +53,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import DateTime, Integer, Text
 
 from services.events.models import SEARCH_CONFIG, events, outbox, reservations, reviews
-from services.events.pgpool import Compiled, RawPool
 from services.events.rules import (
     EventFields,
     EventRecord,
@@ -64,6 +63,7 @@ from services.events.rules import (
     why_not_reservable,
 )
 from services.runtime import bus
+from services.runtime.rawsql import Compiled, RawPool
 
 SOURCE = "events"
 

@@ -151,6 +151,9 @@ class OutboxRelay:
     stream: str
     batch_size: int = 500
     poll_interval: float = 1.0
+    # After a wake-up, wait this long so commits arriving together leave in one batch (one
+    # SELECT, one pipeline, one UPDATE) instead of one relay round per commit.
+    coalesce_delay: float = 0.005
     retention_hours: float = 24.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -193,6 +196,7 @@ class OutboxRelay:
                         last_cleanup = time.monotonic()
                     if sent < self.batch_size:
                         await _sleep_or_wake(self._wake, self.poll_interval)
+                        await asyncio.sleep(self.coalesce_delay)
             finally:
                 listen_task.cancel()
 
@@ -319,8 +323,7 @@ class BusConsumer:
                         block=self.block_ms,
                     )
                     for stream, messages in replies or []:
-                        for message_id, fields in messages:
-                            await self.process(_text(stream), _text(message_id), fields)
+                        await self.process_batch(_text(stream), messages)
                     if time.monotonic() - last_claim > max(self.claim_idle_ms / 2000, 0.2):
                         await self.reclaim()
                         last_claim = time.monotonic()
@@ -369,13 +372,81 @@ class BusConsumer:
                     break
                 start = next_start
 
+    async def process_batch(
+        self, stream: str, messages: list[tuple[bytes | str, Mapping[bytes | str, bytes] | None]]
+    ) -> None:
+        """Handle a batch read from one stream in one transaction and acknowledge it at once.
+
+        One commit (one WAL flush) and one XACK per batch instead of per message. Messages nobody
+        here handles are only acknowledged. If a handler fails, the batch rolls back and its
+        messages go through `process` one by one, which isolates the poison.
+        """
+        done: list[str] = []
+        work: list[tuple[str, envelope_pb2.Envelope, protobuf_message.Message, Handler]] = []
+        for raw_id, fields in messages:
+            message_id = _text(raw_id)
+            envelope = _envelope(fields)
+            handler = self.handlers.get(envelope.type) if envelope is not None else None
+            payload = unpack(envelope) if envelope is not None and handler is not None else None
+            if envelope is not None and handler is None:
+                done.append(message_id)
+            elif envelope is None or payload is None or handler is None or fields is None:
+                await self.process(stream, message_id, fields or {})
+            else:
+                work.append((message_id, envelope, payload, handler))
+        if len(work) == 1:
+            await self.process(stream, work[0][0], _fields_of(work[0][1]))
+        elif work:
+            callbacks: list[AfterCommit] = []
+            callbacks_token = _after_commit.set(callbacks)
+            try:
+                async with self.engine.begin() as connection:
+                    for _, envelope, payload, handler in work:
+                        request_token = request_id_var.set(envelope.request_id)
+                        try:
+                            if await self._first_time(connection, envelope):
+                                await handler(connection, envelope, payload)
+                        finally:
+                            request_id_var.reset(request_token)
+                done.extend(message_id for message_id, *_ in work)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                callbacks.clear()
+                for message_id, envelope, _, _ in work:
+                    await self.process(stream, message_id, _fields_of(envelope))
+            finally:
+                _after_commit.reset(callbacks_token)
+            await self._run_callbacks(callbacks)
+        if done:
+            await self.redis.xack(stream, self.group, *done)
+
+    async def _first_time(self, connection: AsyncConnection, envelope: envelope_pb2.Envelope) -> bool:
+        """Record the event in the inbox; False when it was processed before (a redelivery)."""
+        inserted = await connection.execute(
+            pg_insert(self.inbox)
+            .values(event_id=uuid.UUID(envelope.event_id), type=envelope.type)
+            .on_conflict_do_nothing()
+            .returning(self.inbox.c.event_id)
+        )
+        return inserted.first() is not None
+
+    async def _run_callbacks(self, callbacks: list[AfterCommit]) -> None:
+        for callback in callbacks:
+            try:
+                await callback()
+            except Exception:
+                log.warning("after-commit callback failed", exc_info=True)
+
     async def process(self, stream: str, message_id: str, fields: Mapping[bytes | str, bytes]) -> bool:
         """Handle one message; True when it is done with (processed, duplicate or dead-lettered)."""
         raw = fields.get(b"e") or fields.get("e")  # type: ignore[call-overload]
         envelope = envelope_pb2.Envelope()
         try:
             envelope.ParseFromString(raw or b"")
-            event_id = uuid.UUID(envelope.event_id)
+            uuid.UUID(envelope.event_id)
         except Exception as error:
             await self._dead_letter(
                 stream, message_id, raw or b"", envelope, f"unreadable envelope: {error}", 1
@@ -394,13 +465,7 @@ class BusConsumer:
         callbacks_token = _after_commit.set(callbacks)
         try:
             async with self.engine.begin() as connection:
-                inserted = await connection.execute(
-                    pg_insert(self.inbox)
-                    .values(event_id=event_id, type=envelope.type)
-                    .on_conflict_do_nothing()
-                    .returning(self.inbox.c.event_id)
-                )
-                if inserted.first() is not None:
+                if await self._first_time(connection, envelope):
                     await handler(connection, envelope, payload)
         except asyncio.CancelledError:
             raise
@@ -421,11 +486,7 @@ class BusConsumer:
         finally:
             _after_commit.reset(callbacks_token)
             request_id_var.reset(request_token)
-        for callback in callbacks:
-            try:
-                await callback()
-            except Exception:
-                log.warning("after-commit callback failed", exc_info=True, extra={"type": envelope.type})
+        await self._run_callbacks(callbacks)
         await self.redis.xack(stream, self.group, message_id)
         return True
 
@@ -468,6 +529,21 @@ class BusConsumer:
                     < func.now() - text(f"interval '{int(self.retention_days)} days'")
                 )
             )
+
+
+def _envelope(fields: Mapping[bytes | str, bytes] | None) -> envelope_pb2.Envelope | None:
+    raw = (fields or {}).get(b"e") or (fields or {}).get("e")  # type: ignore[call-overload]
+    envelope = envelope_pb2.Envelope()
+    try:
+        envelope.ParseFromString(raw or b"")
+        uuid.UUID(envelope.event_id)
+    except Exception:
+        return None
+    return envelope
+
+
+def _fields_of(envelope: envelope_pb2.Envelope) -> dict[bytes, bytes]:
+    return {b"e": envelope.SerializeToString()}
 
 
 def _text(value: bytes | str) -> str:

@@ -143,3 +143,19 @@ def wait_for_server(url: str, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def drop_databases(server_url: str, prefix: str) -> list[str]:
+    """Drop every database whose name starts with `prefix` (tests and benchmarks clean up)."""
+    if not prefix:
+        raise ValueError("refusing to drop databases without a prefix")
+    with psycopg.connect(libpq_conninfo(server_url, database="postgres"), autocommit=True) as admin:
+        names = [
+            row[0]
+            for row in admin.execute(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (prefix,)
+            )
+        ]
+        for name in names:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    return names

@@ -16,3 +16,19 @@ def create_redis(url: str) -> aioredis.Redis:
         health_check_interval=10,
         retry_on_timeout=False,
     )
+
+
+def delete_keys(url: str, prefix: str) -> int:
+    """Delete every key starting with `prefix` (tests and benchmarks clean up after themselves)."""
+    import redis as sync_redis
+
+    if not prefix:
+        raise ValueError("refusing to delete keys without a prefix")
+    client = sync_redis.Redis.from_url(url)
+    deleted = 0
+    try:
+        for key in client.scan_iter(match=prefix + "*", count=1000):
+            deleted += client.delete(key)
+    finally:
+        client.close()
+    return deleted

@@ -150,11 +150,25 @@ SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 BuildFn = Callable[[SettingsT], Awaitable[Service]]
 
 
+def _die_with_parent() -> None:
+    """In a worker child: receive SIGTERM when the parent dies, however it dies (even SIGKILL)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _spawn_workers(module: str, count: int) -> list[subprocess.Popen[bytes]]:
     children = []
     for index in range(1, count):
         env = dict(os.environ, SEATMESH_WORKER_INDEX=str(index), SEATMESH_MIGRATE_ON_START="false")
-        children.append(subprocess.Popen([sys.executable, "-m", module], env=env))
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", module],
+                env=env,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        )
     return children
 
 

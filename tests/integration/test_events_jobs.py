@@ -19,10 +19,10 @@ from seatmesh.events.v1 import bus_pb2, events_pb2
 from services.events import models
 from services.events.cache import EventCache, create_cache_redis
 from services.events.jobs import CompletionJob
-from services.events.pgpool import RawPool
 from services.events.store import EventStore
 from services.runtime.bus import envelope_for, stream_name
 from services.runtime.db import create_engine
+from services.runtime.rawsql import RawPool
 from tests.integration.test_events_helpers import (
     EventsClient,
     events_client,

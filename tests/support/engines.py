@@ -11,13 +11,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
-import redis as sync_redis
-from psycopg import sql
-
 from scripts.embedded import EmbeddedPostgres, EmbeddedRedis
 from scripts.mesh import database_url_for
-from services.runtime.db import libpq_conninfo, run_migrations
+from services.runtime.db import drop_databases, run_migrations
+from services.runtime.redis import delete_keys
 
 
 @dataclass
@@ -61,24 +58,10 @@ class Engines:
 
     def cleanup(self) -> None:
         if self.postgres is None:
-            self._drop_databases()
+            drop_databases(self.server_url, self.database_prefix)
         else:
             self.postgres.stop()
         if self.redis is None:
-            client = sync_redis.Redis.from_url(self.redis_url)
-            for key in client.scan_iter(match=f"smt{self.run_id}*", count=1000):
-                client.delete(key)
-            client.close()
+            delete_keys(self.redis_url, f"smt{self.run_id}")
         else:
             self.redis.stop()
-
-    def _drop_databases(self) -> None:
-        with psycopg.connect(libpq_conninfo(self.server_url, database="postgres"), autocommit=True) as admin:
-            names = [
-                row[0]
-                for row in admin.execute(
-                    "SELECT datname FROM pg_database WHERE datname LIKE %s", (self.database_prefix + "%",)
-                )
-            ]
-            for name in names:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -1,10 +1,10 @@
-"""A small pool of raw psycopg connections in autocommit, for the seat inventory statements.
+"""A small pool of raw psycopg connections in autocommit, for single statements on hot paths.
 
-Why not the SQLAlchemy engine for these: ReserveSeats/ReleaseSeats are the hottest path of the
-booking benchmark. Measured here, one reserve through the async engine cost ~1 ms of CPU
-(checkout with a pre-ping round trip, an isolation-level switch, greenlet hops, result
-processing); the same prepared statement on a raw connection ~0.3 ms. The statements themselves
-stay SQLAlchemy Core constructs in store.py, compiled once to SQL text (`Compiled` below).
+Why not the SQLAlchemy engine for these: measured on the booking path, one statement through the
+async engine cost ~1 ms of CPU (checkout with a pre-ping round trip, an isolation-level switch,
+greenlet hops, result processing); the same prepared statement on a raw connection ~0.3 ms. The
+statements stay SQLAlchemy Core constructs in each service's store.py, compiled once to SQL text
+(`Compiled` below). Everything that needs a transaction of several statements uses the engine.
 """
 
 from __future__ import annotations
