@@ -1,0 +1,43 @@
+"""`scripts/bench --quick` as a smoke test: it must run and its correctness checks must hold.
+
+Only correctness is asserted (the seat invariant, an exact sell-out, every buyer answered);
+timings are the benchmark's business, never a test's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from tests.support.engines import Engines
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_benchmark_runs_and_its_invariants_hold(engines: Engines, tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SEATMESH_")}
+    env.update(DATABASE_URL=engines.server_url, REDIS_URL=engines.redis_url)
+    finished = subprocess.run(
+        [str(ROOT / "scripts" / "bench"), "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    (report_file,) = tmp_path.glob("*.json")
+    report = json.loads(report_file.read_text())
+    results = {result["name"].split(":")[0]: result for result in report["results"]}
+    steady = results["steady booking (REST, JWT, 1 seat each)"]
+    assert steady["detail"]["invariant"] == "holds"
+    assert steady["detail"]["confirmed"] > 0
+    sale = results["flash sale"]
+    assert sale["detail"]["invariant"] == "holds"
+    event = sale["detail"]["event"]
+    assert event["confirmed"] == event["capacity"] == event["seats_taken"]
+    assert sale["detail"]["answered"] == sum(sale["detail"]["outcomes"].values())
+    assert set(report["rss_mb"]) >= {"users", "events", "bookings", "notifications", "envoy"}
+    assert (tmp_path / report_file.name.replace(".json", ".md")).exists()
