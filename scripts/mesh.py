@@ -340,7 +340,9 @@ def main() -> None:
             stopping = True
             raise KeyboardInterrupt
 
+    # Both explicitly: a launcher started in the background inherits SIGINT as ignored.
     signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     try:
         print("starting seatmesh ...", flush=True)
         mesh.start()
