@@ -15,15 +15,17 @@ from services.bookings.servicer import ACCESS, SERVICE, BookingServiceServicer
 from services.bookings.settings import BookingsSettings
 from services.runtime.app import Runtime
 from services.runtime.db import sqlalchemy_url
+from services.runtime.rawsql import RawPool
 from services.runtime.server import Service
 
 
 async def build(settings: BookingsSettings, **overrides: Any) -> Service:
     runtime = Runtime.create(settings, "bookings", **overrides)
     autocommit = single_statement_engine(settings)
+    hot = RawPool(settings.database_url, size=settings.booking_pool_size)
     gateway = EventsGateway(runtime.channel_to(settings.events_address), deadline=settings.events_deadline)
     cache = EventCache(gateway, ttl=settings.event_cache_ttl)
-    saga = Saga(runtime.engine, autocommit, gateway, cache, settings)
+    saga = Saga(runtime.engine, autocommit, hot, gateway, cache, settings)
     promoter = Promoter(saga)
     saga.on_seats_freed = promoter.request
     reconciler = Reconciler(saga, promoter, settings)
@@ -41,12 +43,13 @@ async def build(settings: BookingsSettings, **overrides: Any) -> Service:
             partial(cache.follow, runtime.redis, settings.redis_prefix),
         ],
     )
-    service.closers.append(autocommit.dispose)
+    service.closers.extend([autocommit.dispose, hot.close])
     return service
 
 
 def single_statement_engine(settings: BookingsSettings) -> AsyncEngine:
-    """The pool for single statements (the booking hot path): autocommit, so each is one round trip.
+    """The pool for single statements off the hot path (lists, the reconciler's leases, promotion):
+    autocommit, so each is one round trip.
 
     A fixed size without overflow, so bursts queue for a connection instead of opening and closing
     connections by the hundred; no ping per checkout (a connection PostgreSQL dropped fails one

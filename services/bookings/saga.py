@@ -25,8 +25,8 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import psycopg
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.bookings import messages, models, rules, store
@@ -45,6 +45,7 @@ from services.bookings.rules import (
 )
 from services.bookings.settings import BookingsSettings
 from services.runtime.errors import aborted
+from services.runtime.rawsql import RawPool
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,17 @@ class Saga:
         self,
         engine: AsyncEngine,
         autocommit: AsyncEngine,
+        hot: RawPool,
         gateway: EventsGateway,
         cache: EventCache,
         settings: BookingsSettings,
     ) -> None:
-        # Transactions (several statements that commit together) use `engine`; single statements,
-        # the booking hot path among them, use `autocommit`: one round trip, no BEGIN/COMMIT.
+        # Transactions (several statements that commit together) use `engine`; other single
+        # statements use `autocommit` (one round trip, no BEGIN/COMMIT); those of the booking hot
+        # path run on `hot`, raw connections in autocommit (see store.py).
         self.engine = engine
         self.autocommit = autocommit
+        self.hot = hot
         self.gateway = gateway
         self.cache = cache
         self.settings = settings
@@ -88,25 +92,23 @@ class Saga:
         booking: Booking | None = None
         for _ in range(3):
             try:
-                async with self.autocommit.connect() as connection:
-                    booking = await store.insert_pending(
-                        connection,
-                        booking_id=uuid.uuid4(),
-                        user_id=user_id,
-                        draft=draft,
-                        event=event,
-                        reconcile_after=self.settings.reconcile_after,
-                    )
-            except IntegrityError as error:
+                booking = await store.insert_pending(
+                    self.hot,
+                    booking_id=uuid.uuid4(),
+                    user_id=user_id,
+                    draft=draft,
+                    event=event,
+                    reconcile_after=self.settings.reconcile_after,
+                )
+            except psycopg.IntegrityError as error:
                 repeat = await self._explain_refusal(user_id, draft, event, error)
                 if repeat is not None:
                     return await self.repeat(repeat, draft, budget=budget)
                 # The booking in the way ended meanwhile: try again.
                 continue
             if booking is None:
-                async with self.autocommit.connect() as connection:
-                    assert draft.request_id is not None
-                    first = await store.find_by_request(connection, user_id, draft.request_id)
+                assert draft.request_id is not None
+                first = await store.find_by_request(self.hot, user_id, draft.request_id)
                 if first is None:
                     continue
                 return await self.repeat(first, draft, budget=budget)
@@ -118,21 +120,20 @@ class Saga:
         return answer(settled, outcome)
 
     async def _explain_refusal(
-        self, user_id: str, draft: BookingDraft, event: EventFacts, error: IntegrityError
+        self, user_id: str, draft: BookingDraft, event: EventFacts, error: psycopg.IntegrityError
     ) -> Booking | None:
         """Which rule refused the insert: raises its error, or returns the first booking of a repeat."""
         name = store.constraint_name(error)
-        async with self.autocommit.connect() as connection:
-            if draft.request_id:
-                # A concurrent copy of this very request may be what is in the way.
-                first = await store.find_by_request(connection, user_id, draft.request_id)
-                if first is not None:
-                    return first
-            if name not in (models.UQ_ACTIVE_EVENT, models.UQ_ACTIVE_START):
-                raise error
-            blocking = await store.find_active_for_user(
-                connection, user_id, event_id=draft.event_id, start_time=event.start_time
-            )
+        if draft.request_id:
+            # A concurrent copy of this very request may be what is in the way.
+            first = await store.find_by_request(self.hot, user_id, draft.request_id)
+            if first is not None:
+                return first
+        if name not in (models.UQ_ACTIVE_EVENT, models.UQ_ACTIVE_START):
+            raise error
+        blocking = await store.find_active_for_user(
+            self.hot, user_id, event_id=draft.event_id, start_time=event.start_time
+        )
         for other in blocking:
             if other.event_id == draft.event_id:
                 raise rules.already_booked(str(other.id))
@@ -179,17 +180,14 @@ class Saga:
             message = messages.announcement(expected(booking, settlement, event), settlement.announce)
             assert message is not None
             try:
-                async with self.autocommit.connect() as connection:
-                    settled = await store.settle(connection, booking.id, settlement, event, message)
-            except IntegrityError:
+                settled = await store.settle(self.hot, booking.id, settlement, event, message)
+            except psycopg.IntegrityError:
                 # The event moved onto another booking's start time while that booking was being
                 # made; a second attempt sees it and marks this one schedule-exempt.
-                async with self.autocommit.connect() as connection:
-                    settled = await store.settle(connection, booking.id, settlement, event, message)
+                settled = await store.settle(self.hot, booking.id, settlement, event, message)
         if settled is None:
             # Settled by someone else meanwhile (a repeat, the reconciler) or cancelled.
-            async with self.autocommit.connect() as connection:
-                current = await store.get(connection, booking.id)
+            current = await store.fetch(self.hot, booking.id)
             return current or booking
         return settled
 
@@ -204,8 +202,7 @@ class Saga:
                 "release not confirmed; the reconciler retries", extra={"booking_id": str(booking.id)}
             )
             return False
-        async with self.autocommit.connect() as connection:
-            await store.mark_released(connection, booking.id)
+        await store.mark_released(self.hot, booking.id)
         if released.seats_available > 0:
             self.on_seats_freed(booking.event_id)
         return True

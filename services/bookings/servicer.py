@@ -77,8 +77,7 @@ class BookingServiceServicer(bookings_pb2_grpc.BookingServiceServicer):
         except (ServiceError, EventsUnavailable) as refusal:
             # A repeat of a request accepted before gets its booking, whatever changed since.
             if draft.request_id:
-                async with self.autocommit.connect() as connection:
-                    first = await store.find_by_request(connection, principal.user_id, draft.request_id)
+                first = await store.find_by_request(self.saga.hot, principal.user_id, draft.request_id)
                 if first is not None:
                     return messages.booking_proto(await self.saga.repeat(first, draft, budget=budget))
             if isinstance(refusal, EventsUnavailable):
@@ -93,9 +92,8 @@ class BookingServiceServicer(bookings_pb2_grpc.BookingServiceServicer):
         self, request: bookings_pb2.GetBookingRequest, context: grpc.aio.ServicerContext
     ) -> bookings_pb2.Booking:
         principal = require_principal()
-        async with self.autocommit.connect() as connection:
-            booking = await self._visible(connection, request.booking_id, principal)
-        return messages.booking_proto(booking)
+        booking = await store.fetch(self.saga.hot, _booking_id(request.booking_id))
+        return messages.booking_proto(rules.visible(booking, principal, request.booking_id))
 
     async def ListBookings(
         self, request: bookings_pb2.ListBookingsRequest, context: grpc.aio.ServicerContext

@@ -257,6 +257,12 @@ class TokenVerifier:
             raise unauthenticated("access token expired", reason="TOKEN_EXPIRED") from None
         except jwt.PyJWTError:
             raise unauthenticated("invalid access token", reason="INVALID_TOKEN") from None
+        # NumericDates must be numbers (PyJWT would also take "123"); only our key can sign such a
+        # token, but a strict reading costs nothing.
+        for name in ("exp", "iat", "nbf"):
+            value = claims.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise unauthenticated("invalid access token", reason="INVALID_TOKEN")
         try:
             role = Role(claims.get("role"))
         except ValueError:

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 
 import jwt
 import pytest
@@ -44,6 +45,18 @@ def forged_tokens(factory: TokenFactory) -> dict[str, str]:
         "unknown kid": SigningKey.generate().sign(claims),
         "tampered payload": f"{header}.{_b64(tampered)}.{signature}",
         "garbage": "not-a-token",
+        # Signed with the real key, but with claims no valid token has.
+        "issued in the future": factory.token("user-1", iat=int(time.time()) + 3600),
+        "not valid yet": factory.token("user-1", nbf=int(time.time()) + 3600),
+        "no jti": factory.key.sign({key: value for key, value in claims.items() if key != "jti"}),
+        "expiry as a string": factory.token("user-1", exp=str(int(time.time()) + 600)),
+        "critical header extension": jwt.encode(
+            claims,
+            factory.key.private_key,
+            algorithm="EdDSA",
+            headers={"kid": factory.key.kid, "crit": ["exp"]},
+        ),
+        "four segments": good + ".AAAA",
     }
 
 
