@@ -9,7 +9,7 @@ SEATMESH_PUBLIC_URL.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,9 +55,20 @@ class Content:
         return "\n\n".join(parts)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
-        return data
+        # Spelled out: dataclasses.asdict deep-copies every nested tuple, a measurable share of
+        # what a bus message costs.
+        return {
+            "kind": self.kind,
+            "title": self.title,
+            "paragraphs": list(self.paragraphs),
+            "facts": [list(fact) for fact in self.facts],
+            "link": self.link,
+            "action": self.action,
+            "code": self.code,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "recipient_name": self.recipient_name,
+            "transactional": self.transactional,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Content:

@@ -150,32 +150,42 @@ class Triggers:
         state: str,
     ) -> BookingFacts | None:
         """Update the projection; None when this message is older than what we know (don't notify)."""
-        await store.learn_event(connection, booking_event_facts(details), details.host_id)
-        await store.remember_users(connection, [details.guest_id, details.host_id])
-        fresh = await store.apply_booking(
+        booking, _ = await self._apply_after(connection, envelope, details, state)
+        return booking
+
+    async def _apply_after(
+        self,
+        connection: AsyncConnection,
+        envelope: Envelope,
+        details: bookings_bus.BookingDetails,
+        state: str,
+    ) -> tuple[BookingFacts | None, str | None]:
+        """`_apply`, and the booking's state before this message (None when it was unknown)."""
+        told = booking_event_facts(details)
+        applied = await store.apply_booking(
             connection,
             booking_id=details.booking_id,
-            event_id=details.event_id,
             guest_id=details.guest_id,
             host_id=details.host_id,
             seats=details.seats,
             state=state,
             changed_at=occurred(envelope),
+            event=told,
         )
-        if not fresh:
+        if not applied.fresh:
             log.info(
                 "booking event older than the known state; not notified",
                 extra={"booking_id": details.booking_id, "type": envelope.type},
             )
-            return None
+            return None, applied.previous_state
         # The events service's view of the event (title, time, venue) wins over the booking's copy.
-        event = await store.event_facts(connection, details.event_id) or booking_event_facts(details)
-        return BookingFacts(
+        booking = BookingFacts(
             booking_id=details.booking_id,
             seats=details.seats,
-            event=event,
+            event=applied.event or told,
             waitlist_position=details.waitlist_position,
         )
+        return booking, applied.previous_state
 
     async def _to(
         self, connection: AsyncConnection, envelope: Envelope, user_id: str, message: content.Content
@@ -261,8 +271,7 @@ class Triggers:
         self, connection: AsyncConnection, envelope: Envelope, message: bookings_bus.BookingExpired
     ) -> None:
         details = message.booking
-        previous = await store.booking_state(connection, details.booking_id)
-        booking = await self._apply(connection, envelope, details, "EXPIRED")
+        booking, previous = await self._apply_after(connection, envelope, details, "EXPIRED")
         await store.drop_booking_reminders(connection, details.booking_id)
         if booking is None:
             return

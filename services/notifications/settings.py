@@ -25,6 +25,8 @@ class NotificationsSettings(ServiceSettings):
     smtp_from: str = "seatmesh <no-reply@seatmesh.localhost>"
     # Seconds to connect, and again for one whole message (MAIL, RCPT, DATA).
     smtp_timeout: float = Field(default=15.0, gt=0)
+    # An idle connection is kept this many seconds for the next batch (0: close after each batch).
+    smtp_idle_timeout: float = Field(default=10.0, ge=0)
 
     # SMS: `console` logs messages (development); `http` POSTs JSON to a gateway.
     sms_provider: Literal["console", "http"] = "console"

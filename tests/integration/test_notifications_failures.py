@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from seatmesh.bookings.v1 import bus_pb2 as bookings_bus
 from seatmesh.notifications.v1 import notifications_pb2 as pb
 from seatmesh.users.v1 import bus_pb2 as users_bus
@@ -85,6 +87,42 @@ async def test_mail_waits_out_an_smtp_outage_and_refused_addresses_end_failed(
         assert not harness.mail.messages(busy.email)
         # The in-app notification does not depend on email.
         assert len(await harness.inbox(busy.id).all()) == 1
+
+
+async def test_connections_are_reused_and_one_the_server_closed_meanwhile_is_replaced(
+    engines: Engines, tokens: TokenFactory
+) -> None:
+    # Kept long enough that a slow machine can't make this test about idle expiry.
+    async with running_notifications(engines, tokens, smtp_idle_timeout=120) as harness:
+        host = harness.users.add()
+
+        async def burst(count: int) -> None:
+            people = [harness.users.add() for _ in range(count)]
+            for person in people:
+                await harness.publish(
+                    "bookings", bookings_bus.BookingConfirmed(booking=booking_details(person, host))
+                )
+            for person in people:
+                await eventually(lambda person=person: harness.mail.messages(person.email), what="email")
+
+        await burst(12)
+        await burst(12)
+        # Not one connection per message or per batch: at most one per concurrent lane.
+        assert len(harness.mail.sessions) <= harness.service.settings.delivery_concurrency  # type: ignore[attr-defined]
+
+        def waiting() -> float:
+            labels = {"channel": "EMAIL", "outcome": "waiting"}
+            return REGISTRY.get_sample_value("seatmesh_notification_deliveries_total", labels) or 0.0
+
+        before = waiting()
+        harness.mail.close_used_connections = True
+        await burst(3)
+        # The kept connections were dead; that is no outage: nothing waited, all went at once.
+        assert waiting() == before
+        await harness.settle()
+        sent = await harness.deliveries(pb.Delivery.SENT)
+        assert len(sent) == 27
+        assert {item.attempts for item in sent} == {1}
 
 
 class _Gateway(BaseHTTPRequestHandler):

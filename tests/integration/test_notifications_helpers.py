@@ -1,7 +1,8 @@
 """Shared helpers of the notifications tests (imported by the test_notifications_* modules).
 
 - `MailServer`: a real aiosmtpd SMTP server on a free port that keeps every message, can refuse
-  chosen addresses (4xx or 5xx), hold messages before accepting them, or stop and start again.
+  chosen addresses (4xx or 5xx), hold messages before accepting them, close connections that
+  carried a message (as after an idle timeout), or stop and start again.
 - `FakeUsers`: the users service's internal RPCs notifications calls (JWKS, service token,
   BatchGetUsers), for tests that run notifications without the real users service.
 - `publish`: what the relays do — an envelope XADDed to `<prefix>bus:<source>`.
@@ -74,6 +75,16 @@ class _Handler:
     def __init__(self, server: MailServer) -> None:
         self.server = server
 
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.server.close_used_connections and session in self.server.sessions:
+            # What a server does to a connection that sat idle too long: it is gone when the next
+            # message comes.
+            server.transport.close()
+            return "421 4.4.2 idle timeout, closing"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address in self.server.refuse_permanently:
             return "550 5.1.1 no such mailbox"
@@ -96,6 +107,8 @@ class _Handler:
         message = email.message_from_bytes(raw, policy=email.policy.default)
         with self.server.lock:
             self.server.received.append(Received(list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+            if session not in self.server.sessions:
+                self.server.sessions.append(session)
         return "250 Message accepted for delivery"
 
 
@@ -110,6 +123,10 @@ class MailServer:
         self.hold_after: int | None = None
         # How many messages are waiting at the hold right now.
         self.held = 0
+        # The connections (aiosmtpd sessions) that delivered at least one message.
+        self.sessions: list[Any] = []
+        # Close a connection that delivered a message when it starts another one.
+        self.close_used_connections = False
         self._controller: Controller | None = None
 
     def start(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import random
@@ -137,6 +138,8 @@ def test_content_survives_storage() -> None:
         now=datetime(2031, 1, 1, tzinfo=UTC),
     )
     assert Content.from_json(code.to_json()) == code
+    # Every field is stored (a new field must not be silently dropped).
+    assert set(code.to_json()) == {field.name for field in dataclasses.fields(Content)}
     assert code.subject == "123456 is your seatmesh verification code"
     assert "expires in 15 minutes" in code.body
 
@@ -150,7 +153,7 @@ def test_emails_have_text_and_escaped_html_a_stable_id_and_a_footer_unless_trans
         to_address="gus@example.com",
         to_name="Gus Ünal",
     )
-    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    parsed = email.message_from_bytes(message.data, policy=email.policy.default)
     assert parsed["Message-ID"] == "<d-1@mail.example>"
     assert parsed["Subject"] == "Booking confirmed: Jazz <night>"
     assert "Gus Ünal" in str(parsed["To"])
@@ -166,10 +169,71 @@ def test_emails_have_text_and_escaped_html_a_stable_id_and_a_footer_unless_trans
     code = content.verification_code(
         code="654321", display_name="Ada", expire_time=None, now=datetime.now(UTC)
     )
-    security = renderer.render(code, delivery_id="d-2", to_address="ada@example.com", to_name="")
+    rendered = renderer.render(code, delivery_id="d-2", to_address="ada@example.com", to_name="")
+    security = email.message_from_bytes(rendered.data, policy=email.policy.default)
     assert "Hi Ada," in security.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-    assert "notification settings" not in security.as_string()
+    assert "654321" in str(security["Subject"])
+    assert "notification settings" not in rendered.data.decode()
     assert security["List-Unsubscribe"] is None
+
+
+@pytest.mark.parametrize(
+    ("title", "name"),
+    [
+        ("Jazz <night>", "Gus"),
+        ("Концерт органной музыки в соборе: Бах, Гендель и Букстехуде", "Гусь Ünal"),
+        ("A very long title " * 8 + "=?utf-8?q?not-an-encoded-word?=", 'Ada "the" Lovelace, Countess'),
+        ("Line\r\nBcc: someone@evil.example", "Eve\nBcc: x@evil.example"),
+        ("Wörds " * 250, ""),
+    ],
+)
+def test_emails_are_well_formed_mime_whatever_the_text(title: str, name: str) -> None:
+    renderer = EmailRenderer(sender="seatmesh <no-reply@mail.example>", public_url="https://seatmesh.example")
+    event = EventFacts(
+        event_id="e1",
+        title=title,
+        start_time=BERLIN_EVENT.start_time,
+        end_time=BERLIN_EVENT.end_time,
+        time_zone="Europe/Berlin",
+        venue="Keller " * 20,
+    )
+    booking = BookingFacts(booking_id="b1", seats=2, event=event)
+    message = content.booking_confirmed(booking, LINKS)
+    rendered = renderer.render(message, delivery_id="d-1", to_address="gus@example.com", to_name=name)
+    data = rendered.data
+    # CRLF line ends only, no 8-bit bytes (no server needs 8BITMIME), headers within 78
+    # characters a line, body lines within SMTP's limit.
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    assert b"\r" not in data.replace(b"\r\n", b"")
+    assert data.isascii()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+    assert max(len(line) for line in body.split(b"\r\n")) <= 998
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert not parsed.defects
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]  # type: ignore[attr-defined]
+    assert all(not part.defects for part in parsed.walk())
+    # Headers decode to what was meant; control characters never start a header of their own.
+    assert str(parsed["Subject"]) == message.subject.replace("\r\n", " ")
+    assert parsed["Bcc"] is None
+    assert parsed["To"].addresses[0].addr_spec == "gus@example.com"
+    assert parsed["To"].addresses[0].display_name == " ".join(name.split()).replace("\n", " ")
+    assert parsed["Message-ID"] == "<d-1@mail.example>"
+    assert parsed["X-Seatmesh-Kind"] == "BOOKING_CONFIRMED"
+
+    # The parts decode to exactly what the templates rendered.
+    def lines(part: str) -> str:
+        return part.replace("\r\n", "\n").replace("\r", "\n")
+
+    text = lines(parsed.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+    html = lines(parsed.get_body(preferencelist=("html",)).get_content())  # type: ignore[union-attr]
+    values = {"content": message, "name": name, "preferences_link": renderer.preferences_link}
+    assert text == lines(renderer._text.render(values))
+    # Non-ASCII characters of the HTML part travel as character references.
+    assert html == lines(renderer._html.render(values)).encode("ascii", "xmlcharrefreplace").decode()
+    # The signature delimiter keeps its trailing space.
+    assert "\n-- \nseatmesh" in text
 
 
 def test_sms_text_is_short() -> None:
@@ -184,8 +248,16 @@ def test_sms_text_is_short() -> None:
 
 def test_addresses_are_checked_before_sending() -> None:
     assert valid_address("a.b+c@example.com")
+    assert valid_address('"a b"@example.com')
+    assert valid_address("a@[192.0.2.1]")
     assert not valid_address("not an address")
     assert not valid_address("@example.com")
+    assert not valid_address("a@b@example.com")
+    # Nothing that could smuggle parameters or commands onto the SMTP command line.
+    assert not valid_address("a@example.com SIZE=1")
+    assert not valid_address("a@example.com>")
+    assert not valid_address("a@example.com\r\nRCPT TO:<b@example.com>")
+    assert not valid_address("ünï@example.com")
 
 
 def test_settings_refuse_contradictions() -> None:
