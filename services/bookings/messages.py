@@ -6,15 +6,14 @@ venue), so notifications can write to the guest and the host without calling any
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 from sqlalchemy import Row
 
 from seatmesh.bookings.v1 import bookings_pb2, bus_pb2
 from services.bookings.rules import Actor, Announce, Booking, Cause, State, approval_expire_time
+from services.runtime.timestamps import timestamp
 
 _STATE = {state: bookings_pb2.Booking.State.Value(state.value) for state in State}
 STATE_BY_NUMBER = {number: state for state, number in _STATE.items()}
@@ -32,20 +31,6 @@ _ACTOR = {
     Actor.ADMIN: bus_pb2.BookingCancelled.ADMIN,
     Actor.EVENT_CANCELLED: bus_pb2.BookingCancelled.EVENT_CANCELLED,
 }
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    # What Timestamp.FromDatetime gives (a naive time counts as UTC) at half its cost; a booking
-    # takes five of them.
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    since = value - _EPOCH
-    return timestamp_pb2.Timestamp(
-        seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1_000
-    )
 
 
 def state_number(state: State) -> int:

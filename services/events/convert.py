@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from google.protobuf import timestamp_pb2
-
 from seatmesh.events.v1 import events_pb2
 from services.events.rules import EventFields, EventRecord, ReviewRecord, State
-from services.runtime.errors import bad_field
+from services.runtime.timestamps import moment, timestamp
 
 _STATE_TO_PROTO = {
     State.SCHEDULED: events_pb2.Event.SCHEDULED,
@@ -16,20 +12,6 @@ _STATE_TO_PROTO = {
     State.COMPLETED: events_pb2.Event.COMPLETED,
 }
 _STATE_FROM_PROTO = {value: key for key, value in _STATE_TO_PROTO.items()}
-
-
-def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def moment(stamp: timestamp_pb2.Timestamp, field_path: str = "") -> datetime:
-    """The instant a Timestamp names; one outside years 1-9999 is the client's error."""
-    try:
-        return stamp.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise bad_field(field_path or "timestamp", "is not a valid time") from None
 
 
 def state_to_proto(state: State) -> events_pb2.Event.State.ValueType:

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +33,7 @@ from services.notifications.rules import (
     reminders_for,
 )
 from services.runtime.bus import Handler
+from services.runtime.timestamps import moment_or_none
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +42,17 @@ BookingState = bookings_pb2.Booking.State
 Envelope = envelope_pb2.Envelope
 
 
-def timestamp(value: timestamp_pb2.Timestamp) -> datetime | None:
-    if not value.seconds and not value.nanos:
-        return None
-    return value.ToDatetime(tzinfo=UTC)
-
-
 def occurred(envelope: Envelope) -> datetime:
-    return timestamp(envelope.occurred_at) or datetime.now(UTC)
+    return moment_or_none(envelope.occurred_at) or datetime.now(UTC)
 
 
 def booking_event_facts(details: bookings_bus.BookingDetails) -> EventFacts:
-    start = timestamp(details.event_start_time) or datetime.now(UTC)
+    start = moment_or_none(details.event_start_time) or datetime.now(UTC)
     return EventFacts(
         event_id=details.event_id,
         title=details.event_title,
         start_time=start,
-        end_time=timestamp(details.event_end_time) or start,
+        end_time=moment_or_none(details.event_end_time) or start,
         time_zone=details.event_time_zone,
         city=details.event_city,
         venue=details.event_venue,
@@ -66,12 +60,12 @@ def booking_event_facts(details: bookings_bus.BookingDetails) -> EventFacts:
 
 
 def event_facts(event: events_pb2.Event) -> EventFacts:
-    start = timestamp(event.start_time) or datetime.now(UTC)
+    start = moment_or_none(event.start_time) or datetime.now(UTC)
     return EventFacts(
         event_id=event.id,
         title=event.title,
         start_time=start,
-        end_time=timestamp(event.end_time) or start,
+        end_time=moment_or_none(event.end_time) or start,
         time_zone=event.time_zone,
         city=event.city,
         venue=event.venue,
@@ -127,7 +121,7 @@ class Triggers:
         code = content.verification_code(
             code=message.code,
             display_name=message.display_name,
-            expire_time=timestamp(message.expire_time),
+            expire_time=moment_or_none(message.expire_time),
             now=occurred(envelope),
         )
         # Security mail: to the address being verified (which may not be the account's current
@@ -230,7 +224,7 @@ class Triggers:
         booking = await self._apply(connection, envelope, details, "AWAITING_APPROVAL")
         if booking is None:
             return
-        expire_time = timestamp(message.expire_time)
+        expire_time = moment_or_none(message.expire_time)
         await self._to(
             connection, envelope, details.guest_id, content.request_sent(booking, expire_time, self.links)
         )
@@ -354,7 +348,7 @@ class Triggers:
         self, connection: AsyncConnection, envelope: Envelope, event: events_pb2.Event, default_state: str
     ) -> bool:
         await store.remember_users(connection, [event.organizer_id])
-        version = timestamp(event.update_time) or timestamp(event.create_time) or occurred(envelope)
+        version = moment_or_none(event.update_time) or moment_or_none(event.create_time) or occurred(envelope)
         return await store.apply_event(
             connection,
             event_facts(event),
@@ -376,8 +370,8 @@ class Triggers:
         facts = event_facts(event)
         change = content.EventChange(
             changed_fields=list(message.changed_fields),
-            previous_start_time=timestamp(message.previous_start_time),
-            previous_end_time=timestamp(message.previous_end_time),
+            previous_start_time=moment_or_none(message.previous_start_time),
+            previous_end_time=moment_or_none(message.previous_end_time),
             previous_venue=message.previous_venue,
             previous_city=message.previous_city,
         )

@@ -19,7 +19,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -55,6 +55,7 @@ from services.runtime.errors import (
     unavailable,
 )
 from services.runtime.pagination import decode_token, encode_token, page_size
+from services.runtime.timestamps import timestamp
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +81,6 @@ def _uuid_field(value: str, field: str) -> uuid.UUID:
         raise bad_field(field, "must be a UUID") from None
 
 
-def _timestamp(moment: datetime | None, target: Any) -> None:
-    if moment is not None:
-        target.FromDatetime(moment.astimezone(UTC))
-
-
 def notification_proto(row: Any) -> pb.Notification:
     message = pb.Notification(
         id=str(row.id),
@@ -94,7 +90,7 @@ def notification_proto(row: Any) -> pb.Notification:
         link=row.link,
         read=row.read_at is not None,
     )
-    _timestamp(row.created_at, message.create_time)
+    message.create_time.CopyFrom(timestamp(row.created_at))
     return message
 
 
@@ -109,8 +105,8 @@ def delivery_proto(row: Any) -> pb.Delivery:
         attempts=row.attempts,
         last_error=row.last_error,
     )
-    _timestamp(row.created_at, message.create_time)
-    _timestamp(row.updated_at, message.update_time)
+    message.create_time.CopyFrom(timestamp(row.created_at))
+    message.update_time.CopyFrom(timestamp(row.updated_at))
     return message
 
 

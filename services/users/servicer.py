@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 from google.api import httpbody_pb2
-from google.protobuf import empty_pb2, timestamp_pb2
+from google.protobuf import empty_pb2
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -44,6 +44,7 @@ from services.runtime.errors import (
     unauthenticated,
 )
 from services.runtime.pagination import decode_token, encode_token, page_size
+from services.runtime.timestamps import timestamp
 from services.users import models, rules, store
 from services.users.keyring import KeyRing
 from services.users.passwords import PasswordHasher
@@ -84,12 +85,6 @@ _REGISTRABLE = {
 }
 
 
-def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def _rating(total: int, count: int) -> users_pb2.Rating:
     return users_pb2.Rating(average=round(total / count, 2) if count else 0.0, count=count)
 
@@ -109,8 +104,8 @@ def user_proto(row: Row[Any], *, full: bool) -> users_pb2.User:
         user.email_verified = row.email_verified
         user.time_zone = row.time_zone
         user.locale = row.locale
-        user.create_time.CopyFrom(_timestamp(row.created_at))
-        user.update_time.CopyFrom(_timestamp(row.updated_at))
+        user.create_time.CopyFrom(timestamp(row.created_at))
+        user.update_time.CopyFrom(timestamp(row.updated_at))
     return user
 
 
@@ -213,7 +208,7 @@ class UserServiceServicer(users_pb2_grpc.UserServiceServicer):
                 email=user.email,
                 display_name=user.display_name,
                 code=code,
-                expire_time=_timestamp(expires_at),
+                expire_time=timestamp(expires_at),
                 locale=user.locale,
             ),
             source="users",
