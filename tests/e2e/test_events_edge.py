@@ -92,9 +92,8 @@ def rest_module(mesh: Mesh) -> Any:
 
 def test_a_signed_up_organizer_creates_and_anyone_reads(rest: httpx.Client, organizer: Account) -> None:
     request_id = str(uuid.uuid4())
-    response = rest.post(
-        "/v1/events", params={"requestId": request_id}, json=_event_body(), headers=organizer.headers
-    )
+    body = _event_body()
+    response = rest.post("/v1/events", params={"requestId": request_id}, json=body, headers=organizer.headers)
     assert response.status_code == 200, response.text
     event = response.json()
     assert event["organizerId"] == organizer.id
@@ -104,9 +103,8 @@ def test_a_signed_up_organizer_creates_and_anyone_reads(rest: httpx.Client, orga
     assert event["maxSeatsPerBooking"] == 10
     assert "grpc-status" not in response.headers
     # A retry with the same request id is the same event.
-    again = rest.post(
-        "/v1/events", params={"requestId": request_id}, json=_event_body(), headers=organizer.headers
-    )
+    again = rest.post("/v1/events", params={"requestId": request_id}, json=body, headers=organizer.headers)
+    assert again.status_code == 200, again.text
     assert again.json()["id"] == event["id"]
     # Anonymous readers see it.
     fetched = rest.get(f"/v1/events/{event['id']}")
