@@ -121,7 +121,9 @@ async def start_service(
         interceptors=[RpcInterceptor(service.verifier, service.access)],
         options=[
             ("grpc.so_reuseport", 1 if reuse_port else 0),
-            ("grpc.max_concurrent_streams", 1000),
+            # Above Envoy's 1,000 streams per upstream connection, so a burst (a flash sale) makes
+            # Envoy open another connection instead of meeting refused streams.
+            ("grpc.max_concurrent_streams", 4096),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ],
