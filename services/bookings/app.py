@@ -3,8 +3,6 @@
 from functools import partial
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-
 from seatmesh.bookings.v1 import bookings_pb2_grpc
 from services.bookings import models
 from services.bookings.consumers import EventChanges
@@ -14,14 +12,14 @@ from services.bookings.saga import Saga
 from services.bookings.servicer import ACCESS, SERVICE, BookingServiceServicer
 from services.bookings.settings import BookingsSettings
 from services.runtime.app import Runtime
-from services.runtime.db import sqlalchemy_url
 from services.runtime.rawsql import RawPool
 from services.runtime.server import Service
 
 
 async def build(settings: BookingsSettings, **overrides: Any) -> Service:
     runtime = Runtime.create(settings, "bookings", **overrides)
-    autocommit = single_statement_engine(settings)
+    # Single statements off the hot path: the shared pool, without BEGIN/COMMIT (as events does).
+    autocommit = runtime.engine.execution_options(isolation_level="AUTOCOMMIT")
     hot = RawPool(settings.database_url, size=settings.booking_pool_size)
     gateway = EventsGateway(runtime.channel_to(settings.events_address), deadline=settings.events_deadline)
     cache = EventCache(gateway, ttl=settings.event_cache_ttl)
@@ -43,23 +41,5 @@ async def build(settings: BookingsSettings, **overrides: Any) -> Service:
             partial(cache.follow, runtime.redis, settings.redis_prefix),
         ],
     )
-    service.closers.extend([autocommit.dispose, hot.close])
+    service.closers.append(hot.close)
     return service
-
-
-def single_statement_engine(settings: BookingsSettings) -> AsyncEngine:
-    """The pool for single statements off the hot path (lists, the reconciler's leases, promotion):
-    autocommit, so each is one round trip.
-
-    A fixed size without overflow, so bursts queue for a connection instead of opening and closing
-    connections by the hundred; no ping per checkout (a connection PostgreSQL dropped fails one
-    statement and the pool is renewed).
-    """
-    return create_async_engine(
-        sqlalchemy_url(settings.database_url),
-        isolation_level="AUTOCOMMIT",
-        pool_size=settings.db_pool_size,
-        max_overflow=0,
-        pool_pre_ping=False,
-        pool_recycle=1800,
-    )

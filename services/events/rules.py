@@ -163,14 +163,6 @@ def etag_for(version: int) -> str:
 # -- validation ----------------------------------------------------------------------------------
 
 
-def parse_uuid(value: str, field_path: str) -> uuid.UUID:
-    """Ids on the wire are UUID strings; anything else is the client's mistake, named."""
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        raise bad_field(field_path, "must be a UUID" if value else "is required") from None
-
-
 @functools.cache
 def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())

@@ -45,6 +45,7 @@ from services.runtime.errors import (
     failed_precondition,
     invalid_argument,
     not_found,
+    parse_uuid,
     permission_denied,
 )
 from services.runtime.pagination import decode_token, encode_token, page_size
@@ -125,7 +126,7 @@ class EventServiceServicer(events_pb2_grpc.EventServiceServicer):
     async def GetEvent(
         self, request: events_pb2.GetEventRequest, context: grpc.aio.ServicerContext
     ) -> events_pb2.Event:
-        event_id = str(rules.parse_uuid(request.event_id, "event_id"))
+        event_id = str(parse_uuid(request.event_id, "event_id"))
         found = await self._load_events([event_id])
         if event_id not in found:
             raise _event_not_found(event_id)
@@ -282,7 +283,7 @@ class EventServiceServicer(events_pb2_grpc.EventServiceServicer):
         principal = require_principal()
         if not request.HasField("event"):
             raise bad_field("event", "is required")
-        event_id = rules.parse_uuid(request.event.id, "event.id")
+        event_id = parse_uuid(request.event.id, "event.id")
         paths = rules.resolve_update_mask(list(request.update_mask.paths), present_fields(request.event))
         patch = rules.normalize_fields(fields_from_proto(request.event), fill_defaults=False)
         async with self.store.transaction() as tx:
@@ -340,7 +341,7 @@ class EventServiceServicer(events_pb2_grpc.EventServiceServicer):
         self, request: events_pb2.DeleteEventRequest, context: grpc.aio.ServicerContext
     ) -> empty_pb2.Empty:
         principal = require_principal()
-        event_id = rules.parse_uuid(request.event_id, "event_id")
+        event_id = parse_uuid(request.event_id, "event_id")
         cancel_instead = f"cancel it instead (POST /v1/events/{event_id}:cancel)"
         try:
             async with self.store.transaction() as tx:
@@ -379,7 +380,7 @@ class EventServiceServicer(events_pb2_grpc.EventServiceServicer):
         self, request: events_pb2.CancelEventRequest, context: grpc.aio.ServicerContext
     ) -> events_pb2.Event:
         principal = require_principal()
-        event_id = rules.parse_uuid(request.event_id, "event_id")
+        event_id = parse_uuid(request.event_id, "event_id")
         reason = request.reason.strip()
         if len(reason) > rules.MAX_CANCEL_REASON:
             raise bad_field("reason", f"must be at most {rules.MAX_CANCEL_REASON} characters")
@@ -412,7 +413,7 @@ class EventServiceServicer(events_pb2_grpc.EventServiceServicer):
     async def ListReviews(
         self, request: events_pb2.ListReviewsRequest, context: grpc.aio.ServicerContext
     ) -> events_pb2.ListReviewsResponse:
-        event_id = rules.parse_uuid(request.event_id, "event_id")
+        event_id = parse_uuid(request.event_id, "event_id")
         size = page_size(request.page_size)
         filters = {"event": str(event_id)}
         after_key = decode_token(request.page_token, filters)
@@ -435,7 +436,7 @@ class EventServiceServicer(events_pb2_grpc.EventServiceServicer):
     async def WatchAvailability(
         self, request: events_pb2.WatchAvailabilityRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[events_pb2.Availability]:
-        event_id = rules.parse_uuid(request.event_id, "event_id")
+        event_id = parse_uuid(request.event_id, "event_id")
         # Subscribe first, then read: a change committed in between arrives as a message.
         async with self.hub.watch(str(event_id)) as watcher:
             current = await self.store.get(event_id)
@@ -461,8 +462,8 @@ class EventServiceServicer(events_pb2_grpc.EventServiceServicer):
         self, request: events_pb2.ReserveSeatsRequest, context: grpc.aio.ServicerContext
     ) -> events_pb2.ReserveSeatsResponse:
         violations = Violations()
-        event_id = _uuid_field(request.event_id, "event_id", violations)
-        reservation_id = _uuid_field(request.reservation_id, "reservation_id", violations)
+        event_id = violations.uuid(request.event_id, "event_id")
+        reservation_id = violations.uuid(request.reservation_id, "reservation_id")
         violations.check(
             1 <= request.seats <= rules.MAX_CAPACITY, "seats", f"must be between 1 and {rules.MAX_CAPACITY:,}"
         )
@@ -508,7 +509,7 @@ class EventServiceServicer(events_pb2_grpc.EventServiceServicer):
     async def ReleaseSeats(
         self, request: events_pb2.ReleaseSeatsRequest, context: grpc.aio.ServicerContext
     ) -> events_pb2.ReleaseSeatsResponse:
-        reservation_id = rules.parse_uuid(request.reservation_id, "reservation_id")
+        reservation_id = parse_uuid(request.reservation_id, "reservation_id")
         outcome = await self.store.release(reservation_id)
         event = outcome.event
         if outcome.seats_released and event is not None:
@@ -524,14 +525,6 @@ class EventServiceServicer(events_pb2_grpc.EventServiceServicer):
             event_id=str(event.id) if event is not None else "",
             seats_available=event.seats_available if event is not None else 0,
         )
-
-
-def _uuid_field(value: str, field_path: str, violations: Violations) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        violations.add(field_path, "must be a UUID" if value else "is required")
-        return None
 
 
 def _refusal(event: EventRecord | None, seats: int, now: datetime, event_id: uuid.UUID) -> ServiceError:

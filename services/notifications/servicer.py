@@ -51,6 +51,7 @@ from services.runtime.errors import (
     Violations,
     bad_field,
     not_found,
+    parse_uuid,
     permission_denied,
     unavailable,
 )
@@ -72,13 +73,6 @@ def _user_id(principal: Principal) -> str:
         return str(uuid.UUID(principal.subject))
     except ValueError:
         raise permission_denied("only users have notifications", reason="USER_REQUIRED") from None
-
-
-def _uuid_field(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise bad_field(field, "must be a UUID") from None
 
 
 def notification_proto(row: Any) -> pb.Notification:
@@ -164,7 +158,7 @@ class NotificationServiceServicer(notifications_pb2_grpc.NotificationServiceServ
         user_id = _user_id(require_principal())
         if not request.notification_id:
             raise bad_field("notification_id", "is required")
-        notification_id = _uuid_field(request.notification_id, "notification_id")
+        notification_id = parse_uuid(request.notification_id, "notification_id")
         async with self.engine.begin() as connection:
             row = await store.mark_read(connection, user_id=user_id, notification_id=notification_id)
         if row is None:

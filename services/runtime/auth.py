@@ -96,7 +96,7 @@ def require_verified(principal: Principal, verification_required: bool = True) -
         )
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
@@ -133,7 +133,7 @@ class SigningKey:
         return {
             "kty": "OKP",
             "crv": "Ed25519",
-            "x": _b64url(raw),
+            "x": b64url(raw),
             "kid": self.kid,
             "use": "sig",
             "alg": ALGORITHM,

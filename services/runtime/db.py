@@ -7,7 +7,6 @@ read, and the hot paths pay no identity-map or unit-of-work overhead.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import psycopg
@@ -130,19 +129,6 @@ async def database_answers(engine: AsyncEngine) -> bool:
         return True
     except Exception:
         return False
-
-
-def wait_for_server(url: str, timeout: float = 30.0) -> None:
-    """Block until the PostgreSQL server accepts connections (to its maintenance database)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with psycopg.connect(libpq_conninfo(url, database="postgres"), connect_timeout=3):
-                return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def drop_databases(server_url: str, prefix: str) -> list[str]:

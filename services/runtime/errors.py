@@ -7,6 +7,7 @@ it into a gRPC status whose details Envoy passes through to REST clients as JSON
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -174,6 +175,14 @@ def unimplemented(method: str) -> ServiceError:
     )
 
 
+def parse_uuid(value: str, field_path: str) -> uuid.UUID:
+    """Ids on the wire are UUID strings; anything else is the client's mistake, named."""
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        raise bad_field(field_path, "must be a UUID" if value else "is required") from None
+
+
 class Violations:
     """Collects every field problem of a request so the client learns them all at once."""
 
@@ -187,6 +196,14 @@ class Violations:
         if not ok:
             self.add(field_path, description)
         return ok
+
+    def uuid(self, value: str, field_path: str) -> uuid.UUID | None:
+        """The id in `value`, or None with a violation noted (see parse_uuid)."""
+        try:
+            return parse_uuid(value, field_path)
+        except ServiceError as error:
+            self.items.extend(error.violations)
+            return None
 
     def __bool__(self) -> bool:
         return bool(self.items)

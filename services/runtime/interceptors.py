@@ -37,7 +37,8 @@ RPC_SECONDS = Histogram(
 _OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 
 
-def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+def request_metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    """The call's text metadata (binary `-bin` entries left out), keys lower-case as gRPC gives them."""
     result: dict[str, str] = {}
     for key, value in context.invocation_metadata() or ():
         if isinstance(value, str):
@@ -117,7 +118,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             inner_unary = handler.unary_unary
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                metadata = _metadata(context)
+                metadata = request_metadata(context)
                 request_token = request_id_var.set(metadata.get("x-request-id") or uuid.uuid4().hex)
                 started = time.perf_counter()
                 code = "OK"
@@ -148,7 +149,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             inner_stream = handler.unary_stream
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                metadata = _metadata(context)
+                metadata = request_metadata(context)
                 request_token = request_id_var.set(metadata.get("x-request-id") or uuid.uuid4().hex)
                 code = "OK"
                 try:

@@ -17,7 +17,6 @@ deleted.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
 import hashlib
@@ -34,7 +33,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.runtime.auth import SigningKey, jwks_json
+from services.runtime.auth import SigningKey, b64url, jwks_json
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +88,9 @@ def plan_keys(keys: list[RingKey], now: float, *, rotate_after: float, retire_af
 def key_id(private_key: Ed25519PrivateKey) -> str:
     """RFC 7638 thumbprint of the public key (shortened): the same key gets the same kid everywhere."""
     raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    x = b64url(raw)
     canonical = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":"), sort_keys=True)
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()[:16]
+    return b64url(hashlib.sha256(canonical.encode()).digest())[:16]
 
 
 # -- key directory -----------------------------------------------------------------------------

@@ -39,10 +39,12 @@ from services.runtime.errors import (
     failed_precondition,
     invalid_argument,
     not_found,
+    parse_uuid,
     permission_denied,
     resource_exhausted,
     unauthenticated,
 )
+from services.runtime.interceptors import request_metadata
 from services.runtime.pagination import decode_token, encode_token, page_size
 from services.runtime.timestamps import timestamp
 from services.users import models, rules, store
@@ -109,13 +111,6 @@ def user_proto(row: Row[Any], *, full: bool) -> users_pb2.User:
     return user
 
 
-def _parse_user_id(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise bad_field(field, "must be a user id (a UUID)") from None
-
-
 def _own_user_id(principal: Principal) -> uuid.UUID:
     """The caller's account id; services have none."""
     try:
@@ -142,10 +137,6 @@ def _too_many_codes(verdict: Verdict) -> ServiceError:
         "a code was sent recently; wait before asking for another one",
         retry_after=verdict.retry_after,
     )
-
-
-def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
-    return {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
 
 
 @dataclass
@@ -364,7 +355,7 @@ class UserServiceServicer(users_pb2_grpc.UserServiceServicer):
         violations.check(bool(email), "email", "is required")
         violations.check(bool(request.password), "password", "is required")
         violations.raise_if_any()
-        ip = rules.client_ip(_metadata(context), context.peer() or "")
+        ip = rules.client_ip(request_metadata(context), context.peer() or "")
         attempt = await self.logins.attempt(email, ip)
         if not attempt.now.allowed:
             raise _too_many_logins(attempt.now)
@@ -513,7 +504,7 @@ class UserServiceServicer(users_pb2_grpc.UserServiceServicer):
     async def GetUser(
         self, request: users_pb2.GetUserRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.User:
-        user_id = _parse_user_id(request.user_id, "user_id")
+        user_id = parse_uuid(request.user_id, "user_id")
         async with self.engine.connect() as connection:
             user = await store.user_by_id(connection, user_id)
         if user is None:
@@ -559,7 +550,7 @@ class UserServiceServicer(users_pb2_grpc.UserServiceServicer):
         self, request: users_pb2.SetUserRoleRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.User:
         require_role(Role.ADMIN)
-        user_id = _parse_user_id(request.user_id, "user_id")
+        user_id = parse_uuid(request.user_id, "user_id")
         new_role = _ROLE_FROM_PROTO.get(request.role)
         if new_role is None:
             raise bad_field("role", "is required: ROLE_PARTICIPANT, ROLE_ORGANIZER or ROLE_ADMIN")
