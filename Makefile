@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format gen check-gen compose-config envoy-config clean help
+.PHONY: run test lint format gen check-gen breaking release-contract compose-config envoy-config clean help
 
 help:
 	@echo "make run    start the whole mesh (embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set)"
@@ -35,15 +35,25 @@ envoy-config: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/buf lint
 	$(BIN)/buf format --diff --exit-code
+
+# The contract clients were given must keep working: no change that breaks generated code or the
+# wire (buf's FILE rules) against the last released contract, protos/released.binpb.
+breaking: $(STAMP)
+	$(BIN)/buf breaking --against protos/released.binpb
+
+# After a release: what is in protos/ now becomes the contract later changes are checked against.
+release-contract: $(STAMP)
+	$(BIN)/buf build --exclude-source-info -o protos/released.binpb
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 	$(BIN)/buf format -w
 
-test: lint check-gen
+test: lint check-gen breaking
 	$(BIN)/python -m pytest -q
 
 clean:

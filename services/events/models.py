@@ -23,8 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 
-from services.runtime.bus import inbox_table, outbox_table
-from services.runtime.db import NAMING_CONVENTION
+from services.runtime.bus.tables import inbox_table, outbox_table
+from services.runtime.migrations import NAMING_CONVENTION
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

@@ -1,7 +1,8 @@
-"""The resources one service process holds, wired once: database, Redis, the users channel, the
-token verifier, this service's credential for calling others, and the outbox relay.
+"""The resources one service process holds, made once: its database, Redis, the users channel,
+the token verifier, this service's credential for calling others, page tokens, and the outbox relay.
 
-Every service's `build()` starts from `Runtime.create(settings, name)` and adds only its own parts.
+Every service's `build()` (its app.py) starts from `Runtime.create(settings, name)`, constructs its
+own parts from these and hands each exactly what it needs: nothing reaches into anything else.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Any
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from redis import asyncio as aioredis
-from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.runtime.auth import Access, KeySet, TokenVerifier
-from services.runtime.bus import BusConsumer, Handler, OutboxRelay, stream_name
+from services.runtime.bus.consumer import BusConsumer, Handler
+from services.runtime.bus.envelopes import stream_name
+from services.runtime.bus.relay import OutboxRelay
 from services.runtime.clients import (
     ServiceCredentials,
     TokenSource,
@@ -25,7 +26,8 @@ from services.runtime.clients import (
     mesh_channel,
     users_jwks_fetcher,
 )
-from services.runtime.db import create_engine
+from services.runtime.database import Database, TransactionT
+from services.runtime.pagination import PageTokens
 from services.runtime.redis import create_redis
 from services.runtime.server import Service
 from services.runtime.settings import ServiceSettings
@@ -55,11 +57,12 @@ def method_access(
 class Runtime:
     name: str
     settings: ServiceSettings
-    engine: AsyncEngine
+    database: Database
     redis: aioredis.Redis
     users_channel: grpc.aio.Channel
     verifier: TokenVerifier
     credentials: TokenSource
+    pages: PageTokens
     _channels: list[grpc.aio.Channel] = field(default_factory=list)
 
     @classmethod
@@ -82,12 +85,13 @@ class Runtime:
         return cls(
             name=name,
             settings=settings,
-            engine=create_engine(settings.database_url, pool_size=settings.db_pool_size),
+            database=Database(settings.database_url, source=name, pool_size=settings.db_pool_size),
             redis=create_redis(settings.redis_url),
             users_channel=users_channel,
             verifier=verifier,
             credentials=credentials
             or ServiceCredentials(users_channel, name, settings.service_secret.get_secret_value()),
+            pages=PageTokens.from_secret(settings.service_secret.get_secret_value()),
         )
 
     def channel_to(self, address: str) -> grpc.aio.Channel:
@@ -96,26 +100,31 @@ class Runtime:
         self._channels.append(channel)
         return channel
 
-    def relay(self, outbox: Table) -> OutboxRelay:
+    def relay(self) -> OutboxRelay:
+        """Moves this service's outbox rows to its stream (`<prefix>bus:<name>`)."""
         return OutboxRelay(
-            engine=self.engine,
+            database=self.database,
             redis=self.redis,
-            database_url=self.settings.database_url,
-            outbox=outbox,
             stream=stream_name(self.settings.redis_prefix, self.name),
         )
 
     def consumer(
-        self, *, sources: list[str], handlers: Mapping[str, Handler], inbox: Table, **options: Any
-    ) -> BusConsumer:
+        self,
+        transaction: Callable[..., TransactionT],
+        *,
+        sources: list[str],
+        handlers: Mapping[str, Handler[TransactionT]],
+        **options: Any,
+    ) -> BusConsumer[TransactionT]:
+        """This service's consumer group on the streams of `sources`; handlers get a `transaction`."""
         return BusConsumer(
-            engine=self.engine,
+            database=self.database,
+            transaction=transaction,
             redis=self.redis,
             prefix=self.settings.redis_prefix,
             group=self.name,
             sources=sources,
             handlers=handlers,
-            inbox=inbox,
             **options,
         )
 
@@ -137,7 +146,7 @@ class Runtime:
             register=[register],
             access=access,
             verifier=self.verifier,
-            engine=self.engine,
+            database=self.database,
             background=background or [],
             closers=[close_channels, self.redis.aclose],
         )

@@ -264,7 +264,7 @@ class TokenVerifier:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise unauthenticated("invalid access token", reason="INVALID_TOKEN")
         try:
-            role = Role(claims.get("role"))
+            role = Role(str(claims.get("role")))
         except ValueError:
             raise unauthenticated("token has no valid role", reason="INVALID_TOKEN") from None
         principal = Principal(

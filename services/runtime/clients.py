@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
 from seatmesh.users.v1 import users_pb2, users_pb2_grpc
 from services.runtime.auth import JwksFetcher
 from services.runtime.logs import request_id_var
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -40,7 +46,8 @@ def users_jwks_fetcher(channel: grpc.aio.Channel, timeout: float = 3.0) -> JwksF
 
     async def fetch() -> dict[str, Any]:
         body = await stub.GetJwks(users_pb2.GetJwksRequest(), timeout=timeout)
-        return json.loads(body.data)
+        document: dict[str, Any] = json.loads(body.data)
+        return document
 
     return fetch
 
@@ -102,3 +109,53 @@ class _MeshMetadata(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCl
 def mesh_channel(address: str, credentials: TokenSource | None) -> grpc.aio.Channel:
     """A channel to another service that sends this service's token and the request id."""
     return insecure_channel(address, interceptors=[_MeshMetadata(credentials)])
+
+
+# Worth another try: the peer is restarting, overloaded, or the answer got lost on the way. Only
+# for idempotent calls (every call between services of the mesh is).
+RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAUTHENTICATED,
+    }
+)
+
+
+class PeerUnavailable(Exception):
+    """Another service did not answer within the time it was given."""
+
+
+async def call_with_retries(
+    attempt: Callable[[float], Awaitable[T]],
+    *,
+    budget: float,
+    retryable: frozenset[grpc.StatusCode] = RETRYABLE,
+) -> T:
+    """Call `attempt(timeout)` until it answers, retrying transient failures with a short backoff,
+    for at most `budget` seconds in all; then PeerUnavailable. Other errors are raised as they are.
+    """
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + budget
+    # One slow attempt must not eat the whole budget when a retry would reach a healthy replica.
+    attempt_limit = max(0.5, budget / 2)
+    delay = 0.05
+    while True:
+        remaining = give_up - loop.time()
+        if remaining <= 0.01:
+            raise PeerUnavailable("deadline spent")
+        try:
+            return await attempt(min(remaining, attempt_limit))
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in retryable:
+                raise
+            if loop.time() + delay >= give_up:
+                raise PeerUnavailable(error.code().name) from None
+            log.debug("peer call failed; retrying", extra={"code": error.code().name})
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)

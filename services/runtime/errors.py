@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import psycopg
-import sqlalchemy.exc
+import psycopg_pool
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -169,12 +169,6 @@ def unavailable(reason: str, message: str, retry_after: float | None = None) -> 
     return ServiceError(grpc.StatusCode.UNAVAILABLE, message, reason=reason, retry_after=retry_after)
 
 
-def unimplemented(method: str) -> ServiceError:
-    return ServiceError(
-        grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet", reason="UNIMPLEMENTED"
-    )
-
-
 def parse_uuid(value: str, field_path: str) -> uuid.UUID:
     """Ids on the wire are UUID strings; anything else is the client's mistake, named."""
     try:
@@ -215,7 +209,7 @@ class Violations:
 
 def status_details(error: grpc.aio.AioRpcError | grpc.RpcError) -> status_pb2.Status | None:
     """The google.rpc.Status a peer sent, for clients that branch on ErrorInfo.reason."""
-    for key, value in error.trailing_metadata() or ():  # type: ignore[union-attr]
+    for key, value in error.trailing_metadata() or ():
         if key == "grpc-status-details-bin":
             status = status_pb2.Status()
             status.ParseFromString(value)
@@ -231,7 +225,7 @@ def error_reason(error: grpc.aio.AioRpcError | grpc.RpcError) -> str:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
-            return info.reason
+            return str(info.reason)
     return ""
 
 
@@ -248,10 +242,8 @@ def error_metadata(error: grpc.aio.AioRpcError | grpc.RpcError) -> dict[str, str
 
 
 _TRANSIENT = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
     psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
     ConnectionError,
     RedisError,
     TimeoutError,

@@ -10,6 +10,7 @@ per call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -48,7 +49,7 @@ def request_metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
 
 def _code_name(error: Exception) -> str:
     if isinstance(error, ServiceError):
-        return error.code.name
+        return str(error.code.name)
     if is_transient(error):
         return "UNAVAILABLE"
     return "UNIMPLEMENTED" if isinstance(error, NotImplementedError) else "INTERNAL"
@@ -107,37 +108,46 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
                 ).to_grpc_status()
             )
         if isinstance(error, NotImplementedError):
-            # The generated base servicer's answer for RPCs a later issue implements.
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")
+            # The generated base servicer's answer for an RPC this server does not implement.
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
         request_id = request_id_var.get()
         log.error("unexpected error", exc_info=error, extra={"method": method})
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error; request id {request_id}")
+
+    @contextlib.asynccontextmanager
+    async def _rpc(
+        self, method: str, context: grpc.aio.ServicerContext, *, timed: bool
+    ) -> AsyncIterator[None]:
+        """Around every call: request id, caller, metrics, and errors as rich statuses."""
+        metadata = request_metadata(context)
+        request_token = request_id_var.set(metadata.get("x-request-id") or uuid.uuid4().hex)
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            principal_token = principal_var.set(await self._authenticate(method, metadata))
+            try:
+                yield
+            finally:
+                principal_var.reset(principal_token)
+        except (grpc.aio.AbortError, asyncio.CancelledError) as stopped:
+            code = "ABORTED_BY_HANDLER" if isinstance(stopped, grpc.aio.AbortError) else "CANCELLED"
+            raise
+        except Exception as error:
+            code = _code_name(error)
+            await self._fail(context, method, error)
+        finally:
+            RPC_TOTAL.labels(method, code).inc()
+            if timed:
+                RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+            request_id_var.reset(request_token)
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         if handler.unary_unary is not None:
             inner_unary = handler.unary_unary
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                metadata = request_metadata(context)
-                request_token = request_id_var.set(metadata.get("x-request-id") or uuid.uuid4().hex)
-                started = time.perf_counter()
-                code = "OK"
-                try:
-                    principal_token = principal_var.set(await self._authenticate(method, metadata))
-                    try:
-                        return await inner_unary(request, context)
-                    finally:
-                        principal_var.reset(principal_token)
-                except (grpc.aio.AbortError, asyncio.CancelledError):
-                    code = "ABORTED_BY_HANDLER"
-                    raise
-                except Exception as error:
-                    code = _code_name(error)
-                    await self._fail(context, method, error)
-                finally:
-                    RPC_TOTAL.labels(method, code).inc()
-                    RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
-                    request_id_var.reset(request_token)
+                async with self._rpc(method, context, timed=True):
+                    return await inner_unary(request, context)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
@@ -149,25 +159,9 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             inner_stream = handler.unary_stream
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                metadata = request_metadata(context)
-                request_token = request_id_var.set(metadata.get("x-request-id") or uuid.uuid4().hex)
-                code = "OK"
-                try:
-                    principal_token = principal_var.set(await self._authenticate(method, metadata))
-                    try:
-                        async for item in inner_stream(request, context):
-                            yield item
-                    finally:
-                        principal_var.reset(principal_token)
-                except (grpc.aio.AbortError, asyncio.CancelledError):
-                    code = "CANCELLED"
-                    raise
-                except Exception as error:
-                    code = _code_name(error)
-                    await self._fail(context, method, error)
-                finally:
-                    RPC_TOTAL.labels(method, code).inc()
-                    request_id_var.reset(request_token)
+                async with self._rpc(method, context, timed=False):
+                    async for item in inner_stream(request, context):
+                        yield item
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,

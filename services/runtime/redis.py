@@ -32,3 +32,10 @@ def delete_keys(url: str, prefix: str) -> int:
     finally:
         client.close()
     return deleted
+
+
+def as_text(value: bytes | str | int) -> str:
+    """A Redis reply value (bytes with decode_responses=False) as text."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)

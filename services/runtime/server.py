@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import signal
@@ -25,12 +26,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.runtime.auth import Access, TokenVerifier
-from services.runtime.db import database_answers, run_migrations
+from services.runtime.database import Database
 from services.runtime.interceptors import RpcInterceptor
 from services.runtime.logs import configure_logging
+from services.runtime.migrations import run_migrations
 from services.runtime.settings import ServiceSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,20 @@ def _import_all_contracts() -> None:
     from seatmesh.users.v1 import users_pb2  # noqa: F401
 
 
+# gRPC server options every service uses.
+SERVER_OPTIONS = [
+    # Above Envoy's 1,000 streams per upstream connection, so a burst (a flash sale) makes Envoy
+    # open another connection instead of meeting refused streams.
+    ("grpc.max_concurrent_streams", 4096),
+    # Accept the keepalive pings of the mesh's channels (clients.CHANNEL_OPTIONS: every 30 s, idle
+    # or not). The server default refuses pings more often than every 5 minutes without data and
+    # then closes the connection with GOAWAY "too_many_pings". (Measured with grpcio 1.85: this is
+    # the option a server enforces; min_recv_ping_interval_without_data_ms has no effect.)
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+]
+
+
 @dataclass
 class Service:
     """What a service's `build()` hands to the bootstrap."""
@@ -67,11 +82,22 @@ class Service:
     # Full method path -> who may call it (USER when absent).
     access: Mapping[str, Access]
     verifier: TokenVerifier | None
-    engine: AsyncEngine | None = None
+    database: Database | None = None
     # Long-running coroutines started with the server (relay, consumers, periodic jobs).
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     # Called in order on shutdown, after the server stopped.
     closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+
+
+# Seconds past the grace period that background tasks get to stop, and each closer to finish.
+TASK_STOP_TIMEOUT = 30.0
+CLOSE_TIMEOUT = 10.0
+
+
+def _task_stack(task: asyncio.Task[None]) -> str:
+    buffer = io.StringIO()
+    task.print_stack(file=buffer)
+    return buffer.getvalue()
 
 
 @dataclass
@@ -87,14 +113,21 @@ class RunningService:
         await self.server.stop(grace)
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self.tasks:
+            # Tasks may finish what they hold (notifications completes the email in flight), but
+            # a shutdown never waits forever: what is still running is logged with its stack.
+            _, stuck = await asyncio.wait(self.tasks, timeout=grace + TASK_STOP_TIMEOUT)
+            for task in stuck:
+                log.error(
+                    "background task did not stop",
+                    extra={"task": task.get_name(), "stack": _task_stack(task)},
+                )
         for close in self.service.closers:
             with contextlib.suppress(Exception):
-                await close()
-        if self.service.engine is not None:
-            await self.service.engine.dispose()
+                await asyncio.wait_for(close(), timeout=CLOSE_TIMEOUT)
+        if self.service.database is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.service.database.close(), timeout=CLOSE_TIMEOUT)
 
 
 async def _watch_readiness(service: Service, health: HealthServicer) -> None:
@@ -102,7 +135,7 @@ async def _watch_readiness(service: Service, health: HealthServicer) -> None:
     names = ["", *service.service_names]
     current: int | None = None
     while True:
-        ok = service.engine is None or await database_answers(service.engine)
+        ok = service.database is None or await service.database.answers()
         status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
         if status != current:
             for name in names:
@@ -117,16 +150,11 @@ async def start_service(
     service: Service, *, host: str = "127.0.0.1", port: int = 0, reuse_port: bool = False
 ) -> RunningService:
     _import_all_contracts()
+    if service.database is not None:
+        await service.database.open()
     server = grpc.aio.server(
         interceptors=[RpcInterceptor(service.verifier, service.access)],
-        options=[
-            ("grpc.so_reuseport", 1 if reuse_port else 0),
-            # Above Envoy's 1,000 streams per upstream connection, so a burst (a flash sale) makes
-            # Envoy open another connection instead of meeting refused streams.
-            ("grpc.max_concurrent_streams", 4096),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        ],
+        options=[("grpc.so_reuseport", 1 if reuse_port else 0), *SERVER_OPTIONS],
     )
     for register in service.register:
         register(server)

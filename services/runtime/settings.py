@@ -49,8 +49,6 @@ class ServiceSettings(BaseSettings):
 
     # Development aids; never enable in production.
     dev_mode: bool = False
-    # Test-only fault injection, e.g. "crash_after_reserve". Empty in production.
-    fault: str = ""
 
     @field_validator("redis_prefix")
     @classmethod

@@ -40,6 +40,7 @@ from seatmesh.users.v1 import users_pb2, users_pb2_grpc
 from services.runtime.auth import Role
 from services.runtime.bus import envelope_for, stream_name
 from services.runtime.redis import create_redis
+from services.runtime.server import SERVER_OPTIONS
 from tests.support.engines import Engines
 from tests.support.services import ServiceUnderTest, serve_service
 from tests.support.tokens import TokenFactory, bearer
@@ -201,7 +202,7 @@ class FakeUsers(users_pb2_grpc.UserServiceServicer):
 @asynccontextmanager
 async def fake_users(tokens: TokenFactory) -> AsyncIterator[tuple[FakeUsers, str]]:
     servicer = FakeUsers(tokens)
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     users_pb2_grpc.add_UserServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

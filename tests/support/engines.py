@@ -13,7 +13,7 @@ from pathlib import Path
 
 from scripts.embedded import EmbeddedPostgres, EmbeddedRedis
 from scripts.mesh import database_url_for
-from services.runtime.db import drop_databases, run_migrations
+from services.runtime.migrations import drop_databases, run_migrations
 from services.runtime.redis import delete_keys
 
 

@@ -5,7 +5,7 @@ Revision ID: 0001
 
 from alembic import op
 
-from services.runtime.bus import create_bus_tables_v1
+from services.runtime.bus.tables import create_bus_tables_v1
 
 revision = "0001"
 down_revision = None

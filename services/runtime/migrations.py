@@ -1,7 +1,7 @@
-"""PostgreSQL access: one database per service, async SQLAlchemy Core over psycopg 3, Alembic migrations.
+"""A service's database as an operator sees it: where it is, creating it, migrating it (Alembic,
+under an advisory lock so replicas migrate once), and dropping test databases.
 
-Services use SQLAlchemy Core (tables and expressions, no ORM sessions): what runs is the SQL you
-read, and the hot paths pay no identity-map or unit-of-work overhead.
+What runs at request time is in `database.py`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import MetaData, text
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +53,6 @@ def libpq_conninfo(url: str | URL, database: str | None = None) -> str:
     for key, value in parsed.query.items():
         params[key] = value if isinstance(value, str) else value[-1]
     return psycopg.conninfo.make_conninfo(**{key: value for key, value in params.items() if value})
-
-
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
-        sqlalchemy_url(url),
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        pool_recycle=1800,
-    )
 
 
 def ensure_database(url: str) -> None:
@@ -110,25 +99,16 @@ def run_migrations(url: str, migrations_dir: Path) -> None:
         engine.dispose()
 
 
-def run_migrations_online(target_metadata: object) -> None:
+def run_migrations_online(target_metadata: MetaData) -> None:
     """Body of every service's migrations/env.py: run on the connection run_migrations() passed in."""
     from alembic import context
 
     connection = context.config.attributes.get("connection")
     if connection is None:
-        raise RuntimeError("run migrations through services.runtime.db.run_migrations")
+        raise RuntimeError("run migrations through services.runtime.migrations.run_migrations")
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
-
-
-async def database_answers(engine: AsyncEngine) -> bool:
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
 
 
 def drop_databases(server_url: str, prefix: str) -> list[str]:
