@@ -73,7 +73,7 @@ class GetBookingRequest(_message.Message):
     def __init__(self, booking_id: _Optional[str] = ...) -> None: ...
 
 class ListBookingsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "state", "event_id", "upcoming_only")
+    __slots__ = ("page_size", "page_token", "perspective", "state", "event_id", "upcoming_only")
     class Perspective(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         PERSPECTIVE_UNSPECIFIED: _ClassVar[ListBookingsRequest.Perspective]
@@ -84,16 +84,17 @@ class ListBookingsRequest(_message.Message):
     HOST: ListBookingsRequest.Perspective
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    AS_FIELD_NUMBER: _ClassVar[int]
+    PERSPECTIVE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     UPCOMING_ONLY_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
+    perspective: ListBookingsRequest.Perspective
     state: Booking.State
     event_id: str
     upcoming_only: bool
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., state: _Optional[_Union[Booking.State, str]] = ..., event_id: _Optional[str] = ..., upcoming_only: _Optional[bool] = ..., **kwargs) -> None: ...
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., perspective: _Optional[_Union[ListBookingsRequest.Perspective, str]] = ..., state: _Optional[_Union[Booking.State, str]] = ..., event_id: _Optional[str] = ..., upcoming_only: _Optional[bool] = ...) -> None: ...
 
 class ListBookingsResponse(_message.Message):
     __slots__ = ("bookings", "next_page_token")
