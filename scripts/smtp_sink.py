@@ -53,7 +53,7 @@ def header_fields(raw: bytes, *names: str) -> dict[str, str]:
 def plain_text(raw: bytes) -> str:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     part = message.get_body(preferencelist=("plain",))
-    return part.get_content() if part is not None else ""  # type: ignore[union-attr]
+    return str(part.get_content()) if part is not None else ""
 
 
 def verification_code(raw: bytes, subject: str, kind: str) -> str | None:

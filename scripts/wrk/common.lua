@@ -1,5 +1,5 @@
 -- Shared by the wrk scripts of scripts/bench: per-thread counters collected in done() and printed
--- as one JSON line ("BENCH_JSON {...}") that scripts/benchmark.py reads.
+-- as one JSON line ("BENCH_JSON {...}") that scripts/benchmark/load.py reads.
 local M = {}
 
 local threads = {}

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from scripts.mesh import Mesh
-from services.runtime.db import libpq_conninfo
+from services.runtime.migrations import libpq_conninfo
 from tests.support.accounts import Account, mesh_token, signup
 
 pytestmark = pytest.mark.e2e
