@@ -20,6 +20,11 @@ from grpc_status import rpc_status
 from redis.exceptions import RedisError
 
 ERROR_DOMAIN = "seatmesh.dev"
+# One error carries at most this many field violations (then "and N more"): a request with a
+# thousand bad entries must not turn into a trailer Envoy refuses (it caps headers near 60 kB).
+MAX_VIOLATIONS = 20
+# And a message no longer than this.
+MAX_MESSAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -55,16 +60,22 @@ class ServiceError(Exception):
                 )
             )
         if self.violations:
-            details.append(
-                error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(
-                            field=v.field, description=v.description, reason=v.reason
-                        )
-                        for v in self.violations
-                    ]
+            shown = self.violations[:MAX_VIOLATIONS]
+            field_violations = [
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description, reason=v.reason
                 )
-            )
+                for v in shown
+            ]
+            if len(self.violations) > len(shown):
+                field_violations.append(
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field="",
+                        description=f"and {len(self.violations) - len(shown)} more problems",
+                        reason="TOO_MANY_VIOLATIONS",
+                    )
+                )
+            details.append(error_details_pb2.BadRequest(field_violations=field_violations))
         if self.code == grpc.StatusCode.FAILED_PRECONDITION and self.reason:
             details.append(
                 error_details_pb2.PreconditionFailure(
@@ -103,7 +114,10 @@ def invalid_argument(
 ) -> ServiceError:
     violations = tuple(violations)
     if not message:
-        message = "; ".join(f"{v.field}: {v.description}" for v in violations) or "invalid argument"
+        shown = "; ".join(f"{v.field}: {v.description}" for v in violations[:MAX_VIOLATIONS])
+        more = len(violations) - MAX_VIOLATIONS
+        message = (shown + (f"; and {more} more" if more > 0 else "")) or "invalid argument"
+        message = message[:MAX_MESSAGE]
     return ServiceError(grpc.StatusCode.INVALID_ARGUMENT, message, reason=reason, violations=violations)
 
 

@@ -1,7 +1,9 @@
 """The one server interceptor every service runs.
 
 Per RPC it: takes Envoy's `x-request-id` (or makes one) into the log context; authenticates the
-bearer token and checks the method's access level; turns `ServiceError` into a rich
+bearer token and checks the method's access level; refuses a request that does not decode (a corrupt
+protobuf, a REST path id that is not UTF-8) or whose text holds control characters
+(runtime/validation.py), before any handler sees it; turns `ServiceError` into a rich
 `google.rpc.Status`; turns anything unexpected into INTERNAL carrying only the request id (the
 traceback goes to the log); records Prometheus metrics. Handlers are wrapped once per method, not
 per call.
@@ -21,8 +23,9 @@ import grpc
 from prometheus_client import Counter, Histogram
 
 from services.runtime.auth import Access, Principal, TokenVerifier, bearer_token, check_access, principal_var
-from services.runtime.errors import ServiceError, is_transient, unavailable
+from services.runtime.errors import ServiceError, invalid_argument, is_transient, unavailable
 from services.runtime.logs import request_id_var
+from services.runtime.validation import text_violations
 
 log = logging.getLogger("seatmesh.rpc")
 
@@ -33,6 +36,37 @@ RPC_SECONDS = Histogram(
     ["method"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
 )
+
+
+class _Undecodable:
+    """What a request that did not decode becomes, so the wrapper can answer it properly (gRPC would
+    otherwise answer UNKNOWN with the parser's exception text)."""
+
+
+UNDECODABLE = _Undecodable()
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:
+            return UNDECODABLE
+
+    return parse
+
+
+def _undecodable() -> ServiceError:
+    return ServiceError(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "the request could not be decoded: it is not valid protobuf, or a text field (a path id, a "
+        "query parameter) is not valid UTF-8",
+        reason="UNDECODABLE_REQUEST",
+    )
+
 
 # Health and reflection are open to everyone, on every server.
 _OPEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
@@ -116,15 +150,21 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
 
     @contextlib.asynccontextmanager
     async def _rpc(
-        self, method: str, context: grpc.aio.ServicerContext, *, timed: bool
+        self, method: str, context: grpc.aio.ServicerContext, request: Any, *, timed: bool
     ) -> AsyncIterator[None]:
-        """Around every call: request id, caller, metrics, and errors as rich statuses."""
+        """Around every call: request id, caller, the request's own validity, metrics, and errors
+        as rich statuses."""
         metadata = request_metadata(context)
         request_token = request_id_var.set(metadata.get("x-request-id") or uuid.uuid4().hex)
         started = time.perf_counter()
         code = "OK"
         try:
             principal_token = principal_var.set(await self._authenticate(method, metadata))
+            if request is UNDECODABLE:
+                raise _undecodable()
+            violations = list(text_violations(request))
+            if violations:
+                raise invalid_argument(violations)
             try:
                 yield
             finally:
@@ -146,12 +186,12 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             inner_unary = handler.unary_unary
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                async with self._rpc(method, context, timed=True):
+                async with self._rpc(method, context, request, timed=True):
                     return await inner_unary(request, context)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
 
@@ -159,13 +199,13 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             inner_stream = handler.unary_stream
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                async with self._rpc(method, context, timed=False):
+                async with self._rpc(method, context, request, timed=False):
                     async for item in inner_stream(request, context):
                         yield item
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
 

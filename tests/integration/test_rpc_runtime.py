@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import grpc
+import psycopg
 import pytest
-import sqlalchemy.exc
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -30,11 +30,17 @@ class ProbeServicer(users_pb2_grpc.UserServiceServicer):
         raise RuntimeError("database password is hunter2")
 
     async def Logout(self, request, context):  # type: ignore[no-untyped-def]
-        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("db host 10.0.0.7 down"))
+        raise psycopg.OperationalError("connection to db host 10.0.0.7 failed: Connection refused")
 
     async def GetCurrentUser(self, request, context):  # type: ignore[no-untyped-def]
         principal = require_principal()
         return users_pb2.User(id=principal.subject, role=users_pb2.ROLE_ORGANIZER)
+
+    async def GetUser(self, request, context):  # type: ignore[no-untyped-def]
+        return users_pb2.User(id=request.user_id)
+
+    async def ListUsers(self, request, context):  # type: ignore[no-untyped-def]
+        raise invalid_argument([FieldViolation(f"users[{index}]", "is wrong") for index in range(1000)])
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +51,9 @@ async def probe(tokens: TokenFactory) -> AsyncIterator[RunningService]:
         service_names=[SERVICE.full_name],
         register=[lambda server: users_pb2_grpc.add_UserServiceServicer_to_server(servicer, server)],
         access=method_access(
-            SERVICE, public={"RegisterUser", "Login", "GetJwks"}, internal={"BatchGetUsers"}
+            SERVICE,
+            public={"RegisterUser", "Login", "GetJwks", "GetUser", "ListUsers"},
+            internal={"BatchGetUsers"},
         ),
         verifier=tokens.verifier(),
     )
@@ -136,3 +144,49 @@ async def test_health_serves_without_a_database(probe: RunningService) -> None:
             if reply.status == health_pb2.HealthCheckResponse.SERVING:
                 break
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_request_that_does_not_decode_is_invalid_argument_without_parser_text(
+    probe: RunningService,
+) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{probe.port}") as channel:
+        raw = channel.unary_unary(
+            "/seatmesh.users.v1.UserService/GetUser",
+            request_serializer=lambda body: body,
+            response_deserializer=users_pb2.User.FromString,
+        )
+        # A field 1 (user_id, a string) whose bytes are not UTF-8, as Envoy's transcoder produces
+        # for GET /v1/users/%FF%FE; then plain garbage.
+        for body in (b"\x0a\x02\xff\xfe", b"\xff\xff\xff\xff\xff"):
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await raw(body)
+            assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert error_reason(raised.value) == "UNDECODABLE_REQUEST"
+            assert "Error" not in (raised.value.details() or "")
+            assert "class" not in (raised.value.details() or "")
+
+
+async def test_control_characters_are_refused_in_any_string_field(
+    stub: users_pb2_grpc.UserServiceStub,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.GetUser(users_pb2.GetUserRequest(user_id="abc\x00def"))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = status_details(raised.value)
+    assert status is not None
+    bad_request = error_details_pb2.BadRequest()
+    assert any(detail.Unpack(bad_request) for detail in status.details)
+    assert [v.field for v in bad_request.field_violations] == ["user_id"]
+
+
+async def test_one_error_carries_at_most_twenty_violations(stub: users_pb2_grpc.UserServiceStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.ListUsers(users_pb2.ListUsersRequest())
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = status_details(raised.value)
+    assert status is not None
+    bad_request = error_details_pb2.BadRequest()
+    assert any(detail.Unpack(bad_request) for detail in status.details)
+    assert len(bad_request.field_violations) == 21
+    assert bad_request.field_violations[-1].description == "and 980 more problems"
+    assert len(raised.value.details() or "") <= 1000
