@@ -133,8 +133,11 @@ class Mesh:
         path = self.var / "service-secret"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
+            # Created with its final mode: never readable by others, not even for a moment.
+            with contextlib.suppress(FileExistsError):
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(descriptor, "w") as file:
+                    file.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
 
     def _service_env(self) -> dict[str, str]:
