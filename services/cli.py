@@ -18,13 +18,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from seatmesh.users.v1 import bus_pb2, users_pb2
-from services.runtime.bus import publish
-from services.runtime.db import create_engine, run_migrations
+from services.runtime.auth import Role
+from services.runtime.database import Database
+from services.runtime.errors import ServiceError
+from services.runtime.migrations import run_migrations
 from services.runtime.settings import load_settings
-from services.users import models, rules, store
+from services.users import convert, domain
 from services.users.passwords import PasswordHasher
 from services.users.settings import UsersSettings
+from services.users.store import UserStore
 
 USERS_MIGRATIONS = Path(__file__).resolve().parent / "users" / "migrations"
 
@@ -39,6 +41,11 @@ class AdminResult:
     created: bool
 
 
+def _one_line(error: ServiceError) -> str:
+    """The domain's field problems as the operator typed them: `--display-name is required`."""
+    return "; ".join(f"--{item.field.replace('_', '-')} {item.description}" for item in error.violations)
+
+
 async def create_admin(
     settings: UsersSettings, *, email: str, password: str | None, display_name: str, migrate: bool = False
 ) -> AdminResult:
@@ -47,59 +54,44 @@ async def create_admin(
     With `migrate`, the database is created and migrated first (after the inputs were checked, so
     a typo touches nothing).
     """
-    email = rules.normalize_email(email)
-    problem = rules.email_problem(email)
-    if problem:
-        raise CommandError(f"--email {problem}")
-    if password is not None:
-        problem = rules.password_problem(password, email)
-        if problem:
-            raise CommandError(f"--password {problem}")
-    problem = rules.display_name_problem(display_name)
-    if problem:
-        raise CommandError(f"--display-name {problem}")
+    try:
+        account = domain.validate_admin_account(email=email, password=password, display_name=display_name)
+    except ServiceError as error:
+        raise CommandError(_one_line(error)) from None
     if migrate:
         await asyncio.to_thread(run_migrations, settings.database_url, USERS_MIGRATIONS)
     hasher = PasswordHasher(memory_kib=settings.password_memory_kib, time_cost=settings.password_time_cost)
-    password_hash = await hasher.hash(password) if password is not None else None
-    engine = create_engine(settings.database_url, pool_size=1)
+    password_hash = await hasher.hash(account.password) if account.password is not None else None
+    database = Database(settings.database_url, source="users", pool_size=1)
+    await database.open()
     try:
-        async with engine.begin() as connection:
-            existing = await store.user_by_email(connection, email)
+        async with UserStore(database).transaction() as tx:
+            existing = await tx.user_by_email(account.email)
             if existing is not None:
-                user = await store.make_admin(connection, existing.id, password_hash)
+                user = await tx.make_admin(existing.id, password_hash)
                 return AdminResult(str(user.id), created=False)
             if password_hash is None:
-                raise CommandError(f"no account has the email {email}; give --password to create one")
+                raise CommandError(f"no account has the email {account.email}; give --password to create one")
             try:
-                user = await store.insert_user(
-                    connection,
-                    email=email,
+                user = await tx.insert_user(
+                    email=account.email,
                     password_hash=password_hash,
-                    display_name=display_name.strip(),
+                    display_name=account.display_name,
                     phone="",
-                    role="admin",
+                    role=Role.ADMIN,
                     email_verified=True,
                 )
-            except store.EmailTaken:
+            except ServiceError as error:
+                # Another sign-up won the race for the address (the unique index refused ours).
+                if error.reason != "EMAIL_TAKEN":
+                    raise
                 raise CommandError(
-                    f"{email} registered just now; run the command again to promote it"
+                    f"{account.email} registered just now; run the command again to promote it"
                 ) from None
-            await publish(
-                connection,
-                models.outbox,
-                bus_pb2.UserRegistered(
-                    user_id=str(user.id),
-                    email=user.email,
-                    display_name=user.display_name,
-                    role=users_pb2.ROLE_ADMIN,
-                    locale=user.locale,
-                ),
-                source="users",
-            )
+            await tx.publish(convert.user_registered(user))
             return AdminResult(str(user.id), created=True)
     finally:
-        await engine.dispose()
+        await database.close()
 
 
 def _password(args: argparse.Namespace) -> str | None:
@@ -127,7 +119,7 @@ def _create_admin_command(args: argparse.Namespace) -> int:
         )
     )
     verb = "created" if result.created else "promoted"
-    print(f"{verb} admin {rules.normalize_email(args.email)} (id {result.user_id})")
+    print(f"{verb} admin {domain.normalize_email(args.email)} (id {result.user_id})")
     return 0
 
 

@@ -116,7 +116,7 @@ def _decode(document: dict[str, Any]) -> RingKey:
 
 
 def read_key_dir(directory: Path) -> list[RingKey]:
-    keys = []
+    keys: list[RingKey] = []
     if not directory.is_dir():
         return keys
     for path in sorted(directory.glob("*.json")):
@@ -306,4 +306,5 @@ class KeyRing:
 
     async def fetch_jwks(self) -> dict[str, Any]:
         """A JwksFetcher for this service's own TokenVerifier (no network)."""
-        return json.loads(self.jwks())
+        document: dict[str, Any] = json.loads(self.jwks())
+        return document

@@ -22,9 +22,6 @@ class PasswordHasher:
         # and the answer's timing does not tell whether the account exists.
         self._decoy = self._scheme.hash(secrets.token_urlsafe(16))
 
-    def hash_sync(self, password: str) -> str:
-        return self._scheme.hash(password)
-
     async def hash(self, password: str) -> str:
         async with self._slots:
             return await asyncio.to_thread(self._scheme.hash, password)

@@ -1,4 +1,5 @@
-"""gRPC handlers of UserService: proto <-> domain, and who may do what.
+"""gRPC handlers of UserService: proto <-> domain (through convert), who may do what, and the order
+of the steps; the rules are in domain.py, the SQL in store.py.
 
 Access levels (ACCESS): sign-up, sign-in, JWKS and public profiles are open; BatchGetUsers is for
 services only; IssueServiceToken is open at the RPC gate (it checks the service's secret itself)
@@ -11,15 +12,12 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import grpc
 from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from seatmesh.users.v1 import bus_pb2, users_pb2, users_pb2_grpc
+from seatmesh.users.v1 import users_pb2
 from services.runtime.app import method_access
 from services.runtime.auth import (
     Principal,
@@ -29,29 +27,16 @@ from services.runtime.auth import (
     require_principal,
     require_role,
 )
-from services.runtime.bus import publish
-from services.runtime.errors import (
-    FieldViolation,
-    ServiceError,
-    Violations,
-    already_exists,
-    bad_field,
-    failed_precondition,
-    invalid_argument,
-    not_found,
-    parse_uuid,
-    permission_denied,
-    resource_exhausted,
-    unauthenticated,
-)
+from services.runtime.errors import bad_field, not_found, parse_uuid, permission_denied
 from services.runtime.interceptors import request_metadata
-from services.runtime.pagination import decode_token, encode_token, page_size
-from services.runtime.timestamps import timestamp
-from services.users import models, rules, store
+from services.runtime.pagination import PageTokens, page_size
+from services.users import convert, domain
+from services.users.domain import CodeVerdict, RefreshVerdict, Tokens, User
 from services.users.keyring import KeyRing
 from services.users.passwords import PasswordHasher
-from services.users.ratelimit import CodeThrottle, LoginThrottle, Verdict
 from services.users.settings import UsersSettings
+from services.users.store import UserStore, UserTransaction
+from services.users.throttles import CodeThrottle, LoginThrottle, client_ip
 
 log = logging.getLogger(__name__)
 
@@ -72,43 +57,8 @@ ACCESS = method_access(
 )
 
 BATCH_GET_LIMIT = 1000
-
-_ROLE_TO_PROTO = {
-    Role.PARTICIPANT: users_pb2.ROLE_PARTICIPANT,
-    Role.ORGANIZER: users_pb2.ROLE_ORGANIZER,
-    Role.ADMIN: users_pb2.ROLE_ADMIN,
-    Role.SERVICE: users_pb2.ROLE_SERVICE,
-}
-_ROLE_FROM_PROTO = {value: key for key, value in _ROLE_TO_PROTO.items()}
-_REGISTRABLE = {
-    users_pb2.ROLE_UNSPECIFIED: Role.PARTICIPANT,
-    users_pb2.ROLE_PARTICIPANT: Role.PARTICIPANT,
-    users_pb2.ROLE_ORGANIZER: Role.ORGANIZER,
-}
-
-
-def _rating(total: int, count: int) -> users_pb2.Rating:
-    return users_pb2.Rating(average=round(total / count, 2) if count else 0.0, count=count)
-
-
-def user_proto(row: Row[Any], *, full: bool) -> users_pb2.User:
-    """The whole account for its owner, admins and services; name and ratings for everyone else."""
-    user = users_pb2.User(
-        id=str(row.id),
-        display_name=row.display_name,
-        host_rating=_rating(row.host_rating_sum, row.host_rating_count),
-        guest_rating=_rating(row.guest_rating_sum, row.guest_rating_count),
-    )
-    if full:
-        user.email = row.email
-        user.phone = row.phone
-        user.role = _ROLE_TO_PROTO[Role(row.role)]
-        user.email_verified = row.email_verified
-        user.time_zone = row.time_zone
-        user.locale = row.locale
-        user.create_time.CopyFrom(timestamp(row.created_at))
-        user.update_time.CopyFrom(timestamp(row.updated_at))
-    return user
+# ListUsers pages by (created_at, id).
+_LIST_KEY = (datetime, uuid.UUID)
 
 
 def _own_user_id(principal: Principal) -> uuid.UUID:
@@ -119,91 +69,55 @@ def _own_user_id(principal: Principal) -> uuid.UUID:
         raise permission_denied("only people have an account", reason="USER_REQUIRED") from None
 
 
-def _email_taken() -> ServiceError:
-    return already_exists("EMAIL_TAKEN", "an account with this email already exists")
-
-
-def _too_many_logins(verdict: Verdict) -> ServiceError:
-    return resource_exhausted(
-        "TOO_MANY_LOGIN_ATTEMPTS",
-        "too many failed sign-in attempts; try again later",
-        retry_after=verdict.retry_after,
-    )
-
-
-def _too_many_codes(verdict: Verdict) -> ServiceError:
-    return resource_exhausted(
-        "TOO_MANY_VERIFICATION_CODES",
-        "a code was sent recently; wait before asking for another one",
-        retry_after=verdict.retry_after,
-    )
-
-
 @dataclass
-class UserServiceServicer(users_pb2_grpc.UserServiceServicer):
+class UserServiceServicer:
+    """Every RPC of UserService (registered with `add_UserServiceServicer_to_server`). It does not
+    subclass the generated servicer: that class is untyped, and its only gift, UNIMPLEMENTED for
+    missing methods, is not wanted here (a missing RPC fails at registration instead)."""
+
     settings: UsersSettings
-    engine: AsyncEngine
+    store: UserStore
+    pages: PageTokens
     keys: KeyRing
     hasher: PasswordHasher
     logins: LoginThrottle
     codes: CodeThrottle
 
-    # -- shared steps ---------------------------------------------------------------------------
+    # -- shared steps -----------------------------------------------------------------------------
 
-    def _access_token(self, user: Row[Any]) -> str:
+    def _sign(self, *, subject: str, role: Role, email_verified: bool, ttl_seconds: int) -> str:
         return self.keys.signing_key().sign(
             access_claims(
-                subject=str(user.id),
-                role=Role(user.role),
+                subject=subject,
+                role=role,
                 issuer=self.settings.jwt_issuer,
                 audience=self.settings.jwt_audience,
-                ttl_seconds=self.settings.access_token_ttl_seconds,
-                email_verified=user.email_verified,
+                ttl_seconds=ttl_seconds,
+                email_verified=email_verified,
             )
         )
 
-    async def _issue_tokens(
-        self, connection: AsyncConnection, user: Row[Any], family_id: uuid.UUID
-    ) -> users_pb2.AuthTokens:
-        refresh_token = rules.new_refresh_token()
-        await store.insert_refresh_token(
-            connection,
+    async def _issue_tokens(self, tx: UserTransaction, user: User, family_id: uuid.UUID) -> Tokens:
+        refresh_token = domain.new_refresh_token()
+        await tx.insert_refresh_token(
             user_id=user.id,
             family_id=family_id,
-            token_hash=rules.hash_refresh_token(refresh_token),
+            token_hash=domain.hash_refresh_token(refresh_token),
             expires_at=datetime.now(UTC) + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
         )
-        return users_pb2.AuthTokens(
-            access_token=self._access_token(user),
-            refresh_token=refresh_token,
-            expires_in=self.settings.access_token_ttl_seconds,
-            token_type="Bearer",
+        ttl = self.settings.access_token_ttl_seconds
+        access_token = self._sign(
+            subject=str(user.id), role=user.role, email_verified=user.email_verified, ttl_seconds=ttl
         )
+        return Tokens(access_token=access_token, expires_in=ttl, refresh_token=refresh_token)
 
-    async def _issue_code(self, connection: AsyncConnection, user: Row[Any]) -> str:
+    async def _issue_code(self, tx: UserTransaction, user: User) -> str:
         """A fresh code for the user's current email, stored hashed; notifications mails it."""
-        code = rules.new_verification_code()
+        code = domain.new_verification_code()
         expires_at = datetime.now(UTC) + timedelta(seconds=self.settings.verification_code_ttl_seconds)
-        await store.save_verification_code(
-            connection,
-            user_id=user.id,
-            email=user.email,
-            code_hash=rules.hash_verification_code(str(user.id), user.email, code),
-            expires_at=expires_at,
-        )
-        await publish(
-            connection,
-            models.outbox,
-            bus_pb2.VerificationCodeIssued(
-                user_id=str(user.id),
-                email=user.email,
-                display_name=user.display_name,
-                code=code,
-                expire_time=timestamp(expires_at),
-                locale=user.locale,
-            ),
-            source="users",
-        )
+        code_hash = domain.hash_verification_code(str(user.id), user.email, code)
+        await tx.save_verification_code(user, code_hash=code_hash, expires_at=expires_at)
+        await tx.publish(convert.verification_code_issued(user, code, expires_at))
         return code
 
     def _announce_code(self, email: str, code: str) -> None:
@@ -211,224 +125,145 @@ class UserServiceServicer(users_pb2_grpc.UserServiceServicer):
         if self.settings.dev_mode:
             log.warning(f"dev mode: the verification code for {email} is {code}")
 
-    # -- sign-up --------------------------------------------------------------------------------
+    async def _take_code_send(self, email: str) -> None:
+        verdict = await self.codes.take(email)
+        if not verdict.allowed:
+            raise domain.too_many_verification_codes(verdict.retry_after)
+
+    # -- sign-up ----------------------------------------------------------------------------------
 
     async def RegisterUser(
         self, request: users_pb2.RegisterUserRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.User:
-        email = rules.normalize_email(request.email)
-        display_name = request.display_name.strip()
-        phone = request.phone.strip()
-        violations = Violations()
-        rules.check_registration(
-            email=email,
+        registration = domain.validate_registration(
+            email=request.email,
             password=request.password,
-            display_name=display_name,
-            phone=phone,
-            violations=violations,
+            display_name=request.display_name,
+            phone=request.phone,
+            role=convert.registered_role_from_proto(request.role),
         )
-        role = _REGISTRABLE.get(request.role)
-        if role is None:
-            violations.add("role", "must be ROLE_PARTICIPANT or ROLE_ORGANIZER")
-        violations.raise_if_any()
-        assert role is not None
         # Cheap early answer for the common duplicate; the unique index settles races below.
-        async with self.engine.connect() as connection:
-            if await store.user_by_email(connection, email) is not None:
-                raise _email_taken()
-        password_hash = await self.hasher.hash(request.password)
+        if await self.store.user_by_email(registration.email) is not None:
+            raise domain.email_taken()
+        password_hash = await self.hasher.hash(registration.password)
         # The first code is always sent; this only starts the resend cooldown.
-        await self.codes.take(email)
-        async with self.engine.begin() as connection:
-            try:
-                user = await store.insert_user(
-                    connection,
-                    email=email,
-                    password_hash=password_hash,
-                    display_name=display_name,
-                    phone=phone,
-                    role=role.value,
-                )
-            except store.EmailTaken:
-                raise _email_taken() from None
-            await publish(
-                connection,
-                models.outbox,
-                bus_pb2.UserRegistered(
-                    user_id=str(user.id),
-                    email=user.email,
-                    display_name=user.display_name,
-                    phone=user.phone,
-                    role=_ROLE_TO_PROTO[role],
-                    locale=user.locale,
-                ),
-                source="users",
+        await self.codes.take(registration.email)
+        async with self.store.transaction() as tx:
+            user = await tx.insert_user(
+                email=registration.email,
+                password_hash=password_hash,
+                display_name=registration.display_name,
+                phone=registration.phone,
+                role=registration.role,
             )
-            code = await self._issue_code(connection, user)
-        self._announce_code(email, code)
-        return user_proto(user, full=True)
+            await tx.publish(convert.user_registered(user))
+            code = await self._issue_code(tx, user)
+        self._announce_code(user.email, code)
+        return convert.user_to_proto(user, full=True)
 
     async def VerifyEmail(
         self, request: users_pb2.VerifyEmailRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.User:
-        email = rules.normalize_email(request.email)
-        code = request.code.strip()
-        violations = Violations()
-        violations.check(bool(email), "email", "is required")
-        violations.check(rules.is_code_shaped(code), "code", "must be the 6-digit code from the email")
-        violations.raise_if_any()
-        wrong_code = ServiceError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "this code is not valid for this email address",
-            reason="VERIFICATION_CODE_INVALID",
-            violations=(FieldViolation("code", "is not the code we sent to this address"),),
-        )
-        failure: ServiceError | None = None
-        async with self.engine.begin() as connection:
-            user = await store.user_by_email(connection, email)
-            pending = await store.verification_code_for_update(connection, user.id) if user else None
-            if user is None:
-                failure = wrong_code
-            elif pending is None or pending.email != user.email:
-                failure = (
-                    failed_precondition("ALREADY_VERIFIED", "this email address is already verified")
-                    if user.email_verified
-                    else wrong_code
-                )
-            elif pending.expires_at <= datetime.now(UTC):
-                failure = failed_precondition(
-                    "VERIFICATION_CODE_EXPIRED", "this code has expired; ask for a new one"
-                )
-            elif pending.attempts >= self.settings.verification_max_attempts:
-                failure = failed_precondition(
-                    "VERIFICATION_CODE_LOCKED", "too many wrong codes; ask for a new one"
-                )
-            elif not rules.code_matches(pending.code_hash, str(user.id), user.email, code):
-                # Counted in this transaction, which commits before the error goes out.
-                attempts = await store.count_wrong_code(connection, user.id)
-                failure = (
-                    failed_precondition("VERIFICATION_CODE_LOCKED", "too many wrong codes; ask for a new one")
-                    if attempts >= self.settings.verification_max_attempts
-                    else wrong_code
-                )
-            else:
-                await store.delete_verification_code(connection, user.id)
-                user = await store.mark_email_verified(connection, user.id)
-                await publish(
-                    connection,
-                    models.outbox,
-                    bus_pb2.EmailVerified(user_id=str(user.id), email=user.email),
-                    source="users",
-                )
-        if failure is not None:
-            raise failure
-        assert user is not None
-        return user_proto(user, full=True)
+        email, code = domain.validate_code_entry(request.email, request.code)
+        max_attempts = self.settings.verification_max_attempts
+        async with self.store.transaction() as tx:
+            user = await tx.user_by_email(email)
+            pending = await tx.verification_code_for_update(user.id) if user else None
+            verdict = domain.judge_code(user, pending, code, now=datetime.now(UTC), max_attempts=max_attempts)
+            if user is not None and verdict is CodeVerdict.MISMATCH:
+                # Counted in this transaction, which commits before the refusal goes out.
+                verdict = domain.after_mismatch(await tx.count_wrong_code(user.id), max_attempts)
+            elif user is not None and verdict is CodeVerdict.VALID:
+                user = await tx.mark_email_verified(user.id)
+                await tx.publish(convert.email_verified(user))
+        if user is None or verdict is not CodeVerdict.VALID:
+            raise domain.code_refusal(verdict)
+        return convert.user_to_proto(user, full=True)
 
     async def ResendVerification(
         self, request: users_pb2.ResendVerificationRequest, context: grpc.aio.ServicerContext
     ) -> empty_pb2.Empty:
-        email = rules.normalize_email(request.email)
-        problem = rules.email_problem(email)
-        if problem:
-            raise bad_field("email", problem)
+        email = domain.validate_email(request.email)
         # Throttled per address whether or not it has an account, so the answer tells nothing.
-        verdict = await self.codes.take(email)
-        if not verdict.allowed:
-            raise _too_many_codes(verdict)
+        await self._take_code_send(email)
         code = ""
-        async with self.engine.begin() as connection:
-            user = await store.user_by_email(connection, email)
+        async with self.store.transaction() as tx:
+            user = await tx.user_by_email(email)
             if user is not None and not user.email_verified:
-                code = await self._issue_code(connection, user)
+                code = await self._issue_code(tx, user)
         if code:
             self._announce_code(email, code)
         return empty_pb2.Empty()
 
-    # -- sign-in --------------------------------------------------------------------------------
+    # -- sign-in ----------------------------------------------------------------------------------
 
     async def Login(
         self, request: users_pb2.LoginRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.AuthTokens:
-        email = rules.normalize_email(request.email)
-        violations = Violations()
-        violations.check(bool(email), "email", "is required")
-        violations.check(bool(request.password), "password", "is required")
-        violations.raise_if_any()
-        ip = rules.client_ip(request_metadata(context), context.peer() or "")
+        email = domain.validate_sign_in(request.email, request.password)
+        ip = client_ip(request_metadata(context), context.peer() or "")
         attempt = await self.logins.attempt(email, ip)
         if not attempt.now.allowed:
-            raise _too_many_logins(attempt.now)
-        async with self.engine.connect() as connection:
-            user = await store.user_by_email(connection, email)
+            raise domain.too_many_login_attempts(attempt.now.retry_after)
+        user = await self.store.user_by_email(email)
         # Unknown emails are checked against a decoy hash: same cost, same answer.
-        if not await self.hasher.verify(request.password, user.password_hash if user else None):
+        matched = await self.hasher.verify(request.password, user.password_hash if user else None)
+        if user is None or not matched:
             if not attempt.after_failure.allowed:
-                raise _too_many_logins(attempt.after_failure)
-            raise unauthenticated("the email or the password is wrong", reason="INVALID_CREDENTIALS")
-        assert user is not None
+                raise domain.too_many_login_attempts(attempt.after_failure.retry_after)
+            raise domain.invalid_credentials()
         await self.logins.succeeded(email, ip)
         new_hash = None
         if self.hasher.needs_rehash(user.password_hash):
             new_hash = await self.hasher.hash(request.password)
-        async with self.engine.begin() as connection:
+        async with self.store.transaction() as tx:
             if new_hash is not None:
-                await store.set_password_hash(connection, user.id, new_hash)
-            return await self._issue_tokens(connection, user, family_id=uuid.uuid4())
+                await tx.set_password_hash(user.id, new_hash)
+            tokens = await self._issue_tokens(tx, user, family_id=uuid.uuid4())
+        return convert.tokens_to_proto(tokens)
 
     async def RefreshToken(
         self, request: users_pb2.RefreshTokenRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.AuthTokens:
-        presented = request.refresh_token.strip()
-        if not presented:
-            raise bad_field("refresh_token", "is required")
-        failure: ServiceError | None = None
-        tokens: users_pb2.AuthTokens | None = None
-        async with self.engine.begin() as connection:
-            row = await store.refresh_token_for_update(connection, rules.hash_refresh_token(presented))
-            if row is None:
-                failure = unauthenticated("unknown refresh token", reason="INVALID_REFRESH_TOKEN")
-            elif row.revoked_at is not None:
-                failure = unauthenticated("this refresh token was revoked", reason="REFRESH_TOKEN_REVOKED")
-            elif row.rotated_at is not None:
-                # A rotated token came back: it leaked, or a client is confused. Either way nothing
-                # issued from this login can be trusted any more, the newest token included.
-                revoked = await store.revoke_family(connection, row.family_id)
+        presented = domain.validate_refresh_token(request.refresh_token)
+        tokens: Tokens | None = None
+        async with self.store.transaction() as tx:
+            token = await tx.refresh_token_for_update(domain.hash_refresh_token(presented))
+            verdict = domain.judge_refresh_token(token, now=datetime.now(UTC))
+            if token is not None and verdict is RefreshVerdict.REUSED:
+                # Committed before the refusal goes out.
+                revoked = await tx.revoke_family(token.family_id)
                 log.warning(
                     "refresh token reused; family revoked",
-                    extra={"user_id": str(row.user_id), "family_id": str(row.family_id), "revoked": revoked},
+                    extra={
+                        "user_id": str(token.user_id),
+                        "family_id": str(token.family_id),
+                        "revoked": revoked,
+                    },
                 )
-                failure = unauthenticated(
-                    "this refresh token was already used; sign in again", reason="REFRESH_TOKEN_REUSED"
-                )
-            elif row.expires_at <= datetime.now(UTC):
-                failure = unauthenticated("this refresh token has expired", reason="REFRESH_TOKEN_EXPIRED")
-            else:
-                user = await store.user_by_id(connection, row.user_id)
+            elif token is not None and verdict is RefreshVerdict.VALID:
+                user = await tx.user_by_id(token.user_id)
                 if user is None:
-                    failure = unauthenticated("unknown refresh token", reason="INVALID_REFRESH_TOKEN")
+                    verdict = RefreshVerdict.UNKNOWN
                 else:
-                    await store.mark_rotated(connection, row.id)
+                    await tx.mark_rotated(token.id)
                     # Role and verification are read afresh: changes reach the next access token.
-                    tokens = await self._issue_tokens(connection, user, family_id=row.family_id)
-        if failure is not None:
-            raise failure
-        assert tokens is not None
-        return tokens
+                    tokens = await self._issue_tokens(tx, user, family_id=token.family_id)
+        if tokens is None:
+            raise domain.refresh_refusal(verdict)
+        return convert.tokens_to_proto(tokens)
 
     async def Logout(
         self, request: users_pb2.LogoutRequest, context: grpc.aio.ServicerContext
     ) -> empty_pb2.Empty:
         user_id = _own_user_id(require_principal())
-        presented = request.refresh_token.strip()
-        if not presented:
-            raise bad_field("refresh_token", "is required")
-        async with self.engine.begin() as connection:
-            row = await store.refresh_token_for_update(connection, rules.hash_refresh_token(presented))
-            if row is not None:
-                if row.user_id != user_id:
+        presented = domain.validate_refresh_token(request.refresh_token)
+        async with self.store.transaction() as tx:
+            token = await tx.refresh_token_for_update(domain.hash_refresh_token(presented))
+            if token is not None:
+                if token.user_id != user_id:
                     raise permission_denied("this refresh token is not yours", reason="NOT_YOUR_TOKEN")
-                await store.revoke_family(connection, row.family_id)
+                await tx.revoke_family(token.family_id)
         # Unknown or already revoked: the caller is logged out either way.
         return empty_pb2.Empty()
 
@@ -437,148 +272,92 @@ class UserServiceServicer(users_pb2_grpc.UserServiceServicer):
     ) -> httpbody_pb2.HttpBody:
         return httpbody_pb2.HttpBody(content_type="application/json", data=self.keys.jwks())
 
-    # -- profiles -------------------------------------------------------------------------------
+    # -- profiles ---------------------------------------------------------------------------------
 
     async def GetCurrentUser(
         self, request: users_pb2.GetCurrentUserRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.User:
         user_id = _own_user_id(require_principal())
-        async with self.engine.connect() as connection:
-            user = await store.user_by_id(connection, user_id)
+        user = await self.store.user_by_id(user_id)
         if user is None:
             raise not_found("user", str(user_id))
-        return user_proto(user, full=True)
+        return convert.user_to_proto(user, full=True)
 
     async def UpdateCurrentUser(
         self, request: users_pb2.UpdateCurrentUserRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.User:
         user_id = _own_user_id(require_principal())
-        violations = Violations()
-        paths = list(request.update_mask.paths)
-        if not paths:
-            # AIP-134: no mask means every field the request sets.
-            paths = [field for field in rules.UPDATABLE_PROFILE_FIELDS if getattr(request.user, field)]
-        updatable = ", ".join(rules.UPDATABLE_PROFILE_FIELDS)
-        for path in paths:
-            if path not in rules.UPDATABLE_PROFILE_FIELDS:
-                violations.add("update_mask", f"{path!r} cannot be changed here; updatable: {updatable}")
-        if not paths:
-            violations.add("update_mask", "names no field to update")
-        violations.raise_if_any()
-        changes = rules.normalize_profile_changes({path: getattr(request.user, path) for path in paths})
-        if "display_name" in changes:
-            changes["display_name"] = changes["display_name"].strip()
-        rules.check_profile_changes(changes, violations, prefix="user.")
-        violations.raise_if_any()
-
-        async with self.engine.connect() as connection:
-            current = await store.user_by_id(connection, user_id)
-            if current is None:
-                raise not_found("user", str(user_id))
-            if changes.get("email") == current.email:
-                del changes["email"]
+        changes = domain.validate_profile_update(*convert.profile_update_from_proto(request))
+        current = await self.store.user_by_id(user_id)
+        if current is None:
+            raise not_found("user", str(user_id))
+        changes = domain.without_unchanged_email(changes, current)
+        if changes.email is not None:
             # Checked before a code is spent on it; the unique index settles races below.
-            if "email" in changes and await store.user_by_email(connection, changes["email"]) is not None:
-                raise _email_taken()
-        email_changed = "email" in changes
-        if email_changed:
-            verdict = await self.codes.take(changes["email"])
-            if not verdict.allowed:
-                raise _too_many_codes(verdict)
-            # A new address is unverified until its code comes back.
-            changes["email_verified"] = False
+            if await self.store.user_by_email(changes.email) is not None:
+                raise domain.email_taken()
+            await self._take_code_send(changes.email)
         code = ""
-        async with self.engine.begin() as connection:
-            try:
-                user = await store.update_profile(connection, user_id, changes)
-            except store.EmailTaken:
-                raise _email_taken() from None
+        async with self.store.transaction() as tx:
+            user = await tx.update_profile(user_id, changes.updates())
             if user is None:
                 raise not_found("user", str(user_id))
-            if email_changed:
-                code = await self._issue_code(connection, user)
+            if changes.email is not None:
+                code = await self._issue_code(tx, user)
         if code:
             self._announce_code(user.email, code)
-        return user_proto(user, full=True)
+        return convert.user_to_proto(user, full=True)
 
     async def GetUser(
         self, request: users_pb2.GetUserRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.User:
         user_id = parse_uuid(request.user_id, "user_id")
-        async with self.engine.connect() as connection:
-            user = await store.user_by_id(connection, user_id)
+        user = await self.store.user_by_id(user_id)
         if user is None:
             raise not_found("user", str(user_id))
         caller = current_principal()
         full = caller is not None and (caller.is_admin or caller.is_service or caller.subject == str(user.id))
-        return user_proto(user, full=full)
+        return convert.user_to_proto(user, full=full)
 
-    # -- administration -------------------------------------------------------------------------
+    # -- administration ---------------------------------------------------------------------------
 
     async def ListUsers(
         self, request: users_pb2.ListUsersRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.ListUsersResponse:
         require_role(Role.ADMIN)
-        limit = page_size(request.page_size)
-        role: str | None = None
-        if request.role != users_pb2.ROLE_UNSPECIFIED:
-            named = _ROLE_FROM_PROTO.get(request.role)
-            if named is None or named is Role.SERVICE:
-                raise bad_field("role", "must be ROLE_PARTICIPANT, ROLE_ORGANIZER or ROLE_ADMIN")
-            role = named.value
-        email_prefix = rules.normalize_email(request.email_prefix)
-        filters = {"role": role, "email_prefix": email_prefix}
-        after_key = decode_token(request.page_token, filters)
-        after = None
-        if after_key is not None:
-            try:
-                after = (datetime.fromisoformat(after_key[0]), uuid.UUID(after_key[1]))
-            except (ValueError, IndexError, TypeError):
-                raise bad_field("page_token", "is not a page token this API issued") from None
-        async with self.engine.connect() as connection:
-            rows = await store.list_users(
-                connection, role=role, email_prefix=email_prefix, after=after, limit=limit + 1
-            )
-        page = rows[:limit]
-        reply = users_pb2.ListUsersResponse(users=[user_proto(row, full=True) for row in page])
-        if len(rows) > limit:
-            last = page[-1]
-            reply.next_page_token = encode_token([last.created_at.isoformat(), str(last.id)], filters)
-        return reply
+        size = page_size(request.page_size)
+        wanted = convert.user_filter_from_proto(request)
+        filters = wanted.as_filters()
+        after = self.pages.decode(request.page_token, filters, _LIST_KEY)
+        found = await self.store.list_users(wanted, after=after, limit=size + 1)
+        page, next_token = self.pages.page(found, size, filters, lambda user: (user.created_at, user.id))
+        return users_pb2.ListUsersResponse(
+            users=[convert.user_to_proto(user, full=True) for user in page], next_page_token=next_token
+        )
 
     async def SetUserRole(
         self, request: users_pb2.SetUserRoleRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.User:
         require_role(Role.ADMIN)
         user_id = parse_uuid(request.user_id, "user_id")
-        new_role = _ROLE_FROM_PROTO.get(request.role)
-        if new_role is None:
-            raise bad_field("role", "is required: ROLE_PARTICIPANT, ROLE_ORGANIZER or ROLE_ADMIN")
-        if new_role is Role.SERVICE:
-            raise invalid_argument(
-                [FieldViolation("role", "the service role belongs to services, never to a person")],
-                reason="ROLE_NOT_ASSIGNABLE",
-            )
-        async with self.engine.begin() as connection:
-            await store.lock_admin_changes(connection)
-            user = await store.user_by_id(connection, user_id, lock=True)
+        new_role = domain.validate_assigned_role(convert.role_from_proto(request.role))
+        async with self.store.transaction() as tx:
+            await tx.lock_admin_changes()
+            user = await tx.user_for_update(user_id)
             if user is None:
                 raise not_found("user", str(user_id))
-            current = Role(user.role)
-            other_admins = await store.count_other_admins(connection, user_id) if current is Role.ADMIN else 1
-            problem = rules.role_change_problem(current=current, new=new_role, other_admins=other_admins)
-            if problem is not None:
-                reason, message = problem
-                raise failed_precondition(reason, message, resource_name=str(user_id))
-            if current is not new_role:
-                user = await store.set_role(connection, user_id, new_role.value)
+            other_admins = await tx.count_other_admins(user_id)
+            if domain.approve_role_change(
+                user_id=user_id, current=user.role, new=new_role, other_admins=other_admins
+            ):
+                previous, user = user.role, await tx.set_role(user_id, new_role)
                 log.info(
                     "role changed",
-                    extra={"user_id": str(user_id), "from": current.value, "to": new_role.value},
+                    extra={"user_id": str(user_id), "from": previous.value, "to": new_role.value},
                 )
-        return user_proto(user, full=True)
+        return convert.user_to_proto(user, full=True)
 
-    # -- the mesh -------------------------------------------------------------------------------
+    # -- the mesh ---------------------------------------------------------------------------------
 
     async def IssueServiceToken(
         self, request: users_pb2.IssueServiceTokenRequest, context: grpc.aio.ServicerContext
@@ -587,37 +366,21 @@ class UserServiceServicer(users_pb2_grpc.UserServiceServicer):
         name = request.service_name
         if not configured:
             log.error("SEATMESH_SERVICE_SECRET is empty: no service can authenticate")
-        if not (rules.is_service_name(name) and rules.secret_matches(configured, request.secret)):
+        if not (domain.is_service_name(name) and domain.secret_matches(configured, request.secret)):
             log.warning(
                 "service credentials refused", extra={"service_name": name[:64], "peer": context.peer()}
             )
-            raise unauthenticated("invalid service credentials", reason="INVALID_SERVICE_CREDENTIALS")
+            raise domain.invalid_service_credentials()
         ttl = self.settings.service_token_ttl_seconds
-        token = self.keys.signing_key().sign(
-            access_claims(
-                subject=f"service:{name}",
-                role=Role.SERVICE,
-                issuer=self.settings.jwt_issuer,
-                audience=self.settings.jwt_audience,
-                ttl_seconds=ttl,
-                email_verified=True,
-            )
-        )
-        return users_pb2.AuthTokens(access_token=token, expires_in=ttl, token_type="Bearer")
+        token = self._sign(subject=f"service:{name}", role=Role.SERVICE, email_verified=True, ttl_seconds=ttl)
+        return convert.tokens_to_proto(Tokens(access_token=token, expires_in=ttl))
 
     async def BatchGetUsers(
         self, request: users_pb2.BatchGetUsersRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.BatchGetUsersResponse:
         if len(request.user_ids) > BATCH_GET_LIMIT:
             raise bad_field("user_ids", f"at most {BATCH_GET_LIMIT} ids per call")
-        wanted: list[uuid.UUID] = []
-        for raw in request.user_ids:
-            try:
-                wanted.append(uuid.UUID(raw))
-            except ValueError:
-                continue  # not an id of ours, so unknown: left out like any other
-        async with self.engine.connect() as connection:
-            rows = await store.users_by_ids(connection, list(dict.fromkeys(wanted)))
-        by_id = {row.id: row for row in rows}
-        ordered = [by_id[user_id] for user_id in dict.fromkeys(wanted) if user_id in by_id]
-        return users_pb2.BatchGetUsersResponse(users=[user_proto(row, full=True) for row in ordered])
+        found = await self.store.users_by_ids(convert.user_ids_from_proto(request.user_ids))
+        return users_pb2.BatchGetUsersResponse(
+            users=[convert.user_to_proto(user, full=True) for user in found]
+        )

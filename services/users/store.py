@@ -1,313 +1,196 @@
-"""SQL of the users service (SQLAlchemy Core on the async engine).
+"""SQL of the users service: `UserStore` reads single statements in autocommit, `UserTransaction`
+is the unit of work that holds every write (with the outbox rows it publishes).
 
-Every function takes the caller's connection, so the servicer decides what shares a transaction
-(the state change and its outbox row always do).
+Rows never leave this module: they become the domain's `User`, `VerificationCodeRecord` and
+`RefreshTokenRecord` here. Static statements are compiled once at import; the few that depend on
+the request (a filtered list, a profile update) are built per call.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy.exc
-from sqlalchemy import Row, delete, func, select, text, tuple_, update
+import psycopg
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    Table,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.users.models import ratings, refresh_tokens, users, verification_codes
+from services.runtime.auth import Role
+from services.runtime.database import Database, Executor, Row, Statement, Transaction
+from services.users.domain import (
+    Rating,
+    RatingKind,
+    RatingTotals,
+    RefreshTokenRecord,
+    User,
+    UserFilter,
+    VerificationCodeRecord,
+    email_taken,
+)
+from services.users.tables import ratings, refresh_tokens, users, verification_codes
 
+# The unique index on lower(email): a second account for an address is refused by it.
 EMAIL_UNIQUE_INDEX = "uq_users_email"
 # Serialises changes that could leave the platform without an admin.
 _ADMIN_LOCK = 0x5EA7_0301
 _CLEANUP_LOCK = 0x5EA7_0302
+_CLEANUP_BATCH = 5000
+
+# -- statements -----------------------------------------------------------------------------------
 
 
-class EmailTaken(Exception):
-    """The unique index on lower(email) refused a second account for the address."""
+def _columns_of(record: type[Any], table: Table) -> list[Column[Any]]:
+    """The columns named like a record type's fields: its rows become `record(**row._asdict())`."""
+    return [table.c[item.name] for item in dataclasses.fields(record)]
 
 
-def _violated(error: sqlalchemy.exc.IntegrityError) -> str:
-    diag = getattr(error.orig, "diag", None)
-    return getattr(diag, "constraint_name", "") or ""
-
-
-# -- users ------------------------------------------------------------------------------------
-
-
-async def user_by_id(
-    connection: AsyncConnection, user_id: uuid.UUID, *, lock: bool = False
-) -> Row[Any] | None:
-    query = select(users).where(users.c.id == user_id)
-    if lock:
-        query = query.with_for_update()
-    return (await connection.execute(query)).first()
-
-
-async def user_by_email(connection: AsyncConnection, email: str) -> Row[Any] | None:
-    # lower(email) matches the unique index, so this is an index lookup.
-    return (await connection.execute(select(users).where(func.lower(users.c.email) == email))).first()
-
-
-async def users_by_ids(connection: AsyncConnection, user_ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
-    if not user_ids:
-        return []
-    return list((await connection.execute(select(users).where(users.c.id.in_(user_ids)))).all())
-
-
-async def insert_user(
-    connection: AsyncConnection,
-    *,
-    email: str,
-    password_hash: str,
-    display_name: str,
-    phone: str,
-    role: str,
-    email_verified: bool = False,
-) -> Row[Any]:
-    try:
-        # A savepoint, so a duplicate leaves the caller's transaction usable.
-        async with connection.begin_nested():
-            return (
-                await connection.execute(
-                    pg_insert(users)
-                    .values(
-                        id=uuid.uuid4(),
-                        email=email,
-                        password_hash=password_hash,
-                        display_name=display_name,
-                        phone=phone,
-                        role=role,
-                        email_verified=email_verified,
-                    )
-                    .returning(users)
-                )
-            ).one()
-    except sqlalchemy.exc.IntegrityError as error:
-        if _violated(error) == EMAIL_UNIQUE_INDEX:
-            raise EmailTaken(email) from None
-        raise
-
-
-async def set_password_hash(connection: AsyncConnection, user_id: uuid.UUID, password_hash: str) -> None:
-    await connection.execute(
-        update(users).where(users.c.id == user_id).values(password_hash=password_hash, updated_at=func.now())
+_BY_ID = users.c.id == bindparam("user_id")
+USER_BY_ID = Statement.of(select(users).where(_BY_ID))
+USER_BY_ID_FOR_UPDATE = Statement.of(select(users).where(_BY_ID).with_for_update())
+# lower(email) matches the unique index, so this is an index lookup.
+USER_BY_EMAIL = Statement.of(select(users).where(func.lower(users.c.email) == bindparam("email")))
+USERS_BY_IDS = Statement.of(
+    select(users).where(users.c.id == func.any(bindparam("user_ids", type_=ARRAY(Uuid))))
+)
+INSERT_USER = Statement.of(
+    insert(users)
+    .values(
+        id=bindparam("id"),
+        email=bindparam("email"),
+        password_hash=bindparam("password_hash"),
+        display_name=bindparam("display_name"),
+        phone=bindparam("phone"),
+        role=bindparam("role"),
+        email_verified=bindparam("email_verified"),
     )
+    .returning(users)
+)
+SET_PASSWORD_HASH = Statement.of(
+    update(users)
+    .where(users.c.id == bindparam("p_user_id"))
+    .values(password_hash=bindparam("p_password_hash"), updated_at=func.now())
+)
+MARK_EMAIL_VERIFIED = Statement.of(
+    update(users)
+    .where(users.c.id == bindparam("p_user_id"))
+    .values(email_verified=True, updated_at=func.now())
+    .returning(users)
+)
+SET_ROLE = Statement.of(
+    update(users)
+    .where(users.c.id == bindparam("p_user_id"))
+    .values(role=bindparam("p_role"), updated_at=func.now())
+    .returning(users)
+)
+LOCK_ADMIN_CHANGES = Statement.of(select(func.pg_advisory_xact_lock(_ADMIN_LOCK)))
+COUNT_OTHER_ADMINS = Statement.of(
+    select(func.count())
+    .select_from(users)
+    .where(users.c.role == Role.ADMIN.value, users.c.id != bindparam("user_id"))
+)
 
-
-async def update_profile(
-    connection: AsyncConnection, user_id: uuid.UUID, changes: dict[str, Any]
-) -> Row[Any] | None:
-    """Apply profile changes; a new email address is unverified until its code is entered."""
-    values: dict[str, Any] = dict(changes, updated_at=func.now())
-    try:
-        async with connection.begin_nested():
-            return (
-                await connection.execute(
-                    update(users).where(users.c.id == user_id).values(**values).returning(users)
-                )
-            ).first()
-    except sqlalchemy.exc.IntegrityError as error:
-        if _violated(error) == EMAIL_UNIQUE_INDEX:
-            raise EmailTaken(str(changes.get("email", ""))) from None
-        raise
-
-
-async def mark_email_verified(connection: AsyncConnection, user_id: uuid.UUID) -> Row[Any]:
-    return (
-        await connection.execute(
-            update(users)
-            .where(users.c.id == user_id)
-            .values(email_verified=True, updated_at=func.now())
-            .returning(users)
-        )
-    ).one()
-
-
-async def list_users(
-    connection: AsyncConnection,
-    *,
-    role: str | None,
-    email_prefix: str,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> list[Row[Any]]:
-    """Oldest first, keyset on (created_at, id)."""
-    query = select(users).order_by(users.c.created_at, users.c.id).limit(limit)
-    if role:
-        query = query.where(users.c.role == role)
-    if email_prefix:
-        escaped = email_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(func.lower(users.c.email).like(escaped + "%", escape="\\"))
-    if after is not None:
-        query = query.where(tuple_(users.c.created_at, users.c.id) > tuple_(*after))
-    return list((await connection.execute(query)).all())
-
-
-async def lock_admin_changes(connection: AsyncConnection) -> None:
-    """Held to the end of the transaction: two admins demoting each other cannot both succeed."""
-    await connection.execute(select(func.pg_advisory_xact_lock(_ADMIN_LOCK)))
-
-
-async def count_other_admins(connection: AsyncConnection, user_id: uuid.UUID) -> int:
-    return int(
-        (
-            await connection.execute(
-                select(func.count()).select_from(users).where(users.c.role == "admin", users.c.id != user_id)
-            )
-        ).scalar_one()
+_code_upsert = pg_insert(verification_codes).values(
+    user_id=bindparam("user_id"),
+    email=bindparam("email"),
+    code_hash=bindparam("code_hash"),
+    expires_at=bindparam("expires_at"),
+    attempts=0,
+)
+# A new code replaces any earlier one, and its wrong-attempt count starts from zero.
+SAVE_VERIFICATION_CODE = Statement.of(
+    _code_upsert.on_conflict_do_update(
+        index_elements=[verification_codes.c.user_id],
+        set_={
+            "email": _code_upsert.excluded.email,
+            "code_hash": _code_upsert.excluded.code_hash,
+            "expires_at": _code_upsert.excluded.expires_at,
+            "attempts": 0,
+            "created_at": func.now(),
+        },
     )
+)
+VERIFICATION_CODE_FOR_UPDATE = Statement.of(
+    select(*_columns_of(VerificationCodeRecord, verification_codes))
+    .where(verification_codes.c.user_id == bindparam("user_id"))
+    .with_for_update()
+)
+COUNT_WRONG_CODE = Statement.of(
+    update(verification_codes)
+    .where(verification_codes.c.user_id == bindparam("p_user_id"))
+    .values(attempts=verification_codes.c.attempts + 1)
+    .returning(verification_codes.c.attempts)
+)
+DELETE_VERIFICATION_CODE = Statement.of(
+    delete(verification_codes).where(verification_codes.c.user_id == bindparam("user_id"))
+)
 
-
-async def set_role(connection: AsyncConnection, user_id: uuid.UUID, role: str) -> Row[Any]:
-    return (
-        await connection.execute(
-            update(users)
-            .where(users.c.id == user_id)
-            .values(role=role, updated_at=func.now())
-            .returning(users)
-        )
-    ).one()
-
-
-async def make_admin(connection: AsyncConnection, user_id: uuid.UUID, password_hash: str | None) -> Row[Any]:
-    values: dict[str, Any] = {"role": "admin", "email_verified": True, "updated_at": func.now()}
-    if password_hash is not None:
-        values["password_hash"] = password_hash
-    await connection.execute(delete(verification_codes).where(verification_codes.c.user_id == user_id))
-    return (
-        await connection.execute(update(users).where(users.c.id == user_id).values(**values).returning(users))
-    ).one()
-
-
-# -- verification codes -----------------------------------------------------------------------
-
-
-async def save_verification_code(
-    connection: AsyncConnection, *, user_id: uuid.UUID, email: str, code_hash: bytes, expires_at: datetime
-) -> None:
-    """A new code replaces any earlier one, and its wrong-attempt count starts from zero."""
-    statement = pg_insert(verification_codes).values(
-        user_id=user_id, email=email, code_hash=code_hash, expires_at=expires_at, attempts=0
+INSERT_REFRESH_TOKEN = Statement.of(
+    insert(refresh_tokens).values(
+        id=bindparam("id"),
+        family_id=bindparam("family_id"),
+        user_id=bindparam("user_id"),
+        token_hash=bindparam("token_hash"),
+        expires_at=bindparam("expires_at"),
     )
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[verification_codes.c.user_id],
-            set_={
-                "email": statement.excluded.email,
-                "code_hash": statement.excluded.code_hash,
-                "expires_at": statement.excluded.expires_at,
-                "attempts": 0,
-                "created_at": func.now(),
-            },
-        )
+)
+# Locked: two refreshes with one token are decided one after the other.
+REFRESH_TOKEN_FOR_UPDATE = Statement.of(
+    select(*_columns_of(RefreshTokenRecord, refresh_tokens))
+    .where(refresh_tokens.c.token_hash == bindparam("token_hash"))
+    .with_for_update()
+)
+MARK_ROTATED = Statement.of(
+    update(refresh_tokens).where(refresh_tokens.c.id == bindparam("p_token_id")).values(rotated_at=func.now())
+)
+REVOKE_FAMILY = Statement.of(
+    update(refresh_tokens)
+    .where(refresh_tokens.c.family_id == bindparam("p_family_id"), refresh_tokens.c.revoked_at.is_(None))
+    .values(revoked_at=func.now())
+)
+
+_rating_upsert = pg_insert(ratings).values(
+    booking_id=bindparam("booking_id"),
+    kind=bindparam("kind"),
+    user_id=bindparam("user_id"),
+    rating=bindparam("rating"),
+)
+# A repeat or an edit of one booking's rating replaces it.
+SAVE_RATING = Statement.of(
+    _rating_upsert.on_conflict_do_update(
+        index_elements=[ratings.c.booking_id, ratings.c.kind],
+        set_={"rating": _rating_upsert.excluded.rating, "user_id": _rating_upsert.excluded.user_id},
     )
+)
 
 
-async def verification_code_for_update(connection: AsyncConnection, user_id: uuid.UUID) -> Row[Any] | None:
-    return (
-        await connection.execute(
-            select(verification_codes).where(verification_codes.c.user_id == user_id).with_for_update()
-        )
-    ).first()
-
-
-async def count_wrong_code(connection: AsyncConnection, user_id: uuid.UUID) -> int:
-    return int(
-        (
-            await connection.execute(
-                update(verification_codes)
-                .where(verification_codes.c.user_id == user_id)
-                .values(attempts=verification_codes.c.attempts + 1)
-                .returning(verification_codes.c.attempts)
-            )
-        ).scalar_one()
-    )
-
-
-async def delete_verification_code(connection: AsyncConnection, user_id: uuid.UUID) -> None:
-    await connection.execute(delete(verification_codes).where(verification_codes.c.user_id == user_id))
-
-
-# -- refresh tokens ---------------------------------------------------------------------------
-
-
-async def insert_refresh_token(
-    connection: AsyncConnection,
-    *,
-    user_id: uuid.UUID,
-    family_id: uuid.UUID,
-    token_hash: bytes,
-    expires_at: datetime,
-) -> None:
-    await connection.execute(
-        refresh_tokens.insert().values(
-            id=uuid.uuid4(),
-            family_id=family_id,
-            user_id=user_id,
-            token_hash=token_hash,
-            expires_at=expires_at,
-        )
-    )
-
-
-async def refresh_token_for_update(connection: AsyncConnection, token_hash: bytes) -> Row[Any] | None:
-    """The token row, locked: two refreshes with one token are decided one after the other."""
-    return (
-        await connection.execute(
-            select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash).with_for_update()
-        )
-    ).first()
-
-
-async def mark_rotated(connection: AsyncConnection, token_id: uuid.UUID) -> None:
-    await connection.execute(
-        update(refresh_tokens).where(refresh_tokens.c.id == token_id).values(rotated_at=func.now())
-    )
-
-
-async def revoke_family(connection: AsyncConnection, family_id: uuid.UUID) -> int:
-    result = await connection.execute(
-        update(refresh_tokens)
-        .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
-        .values(revoked_at=func.now())
-    )
-    return int(result.rowcount or 0)
-
-
-# -- ratings ----------------------------------------------------------------------------------
-
-
-async def record_rating(
-    connection: AsyncConnection, *, booking_id: str, kind: str, user_id: uuid.UUID, rating: int
-) -> None:
-    """Store one booking's rating (a repeat or an edit replaces it) and refresh the user's totals.
-
-    Totals are recomputed from the rows rather than incremented, so applying the same event twice,
-    or events out of order, always ends in the same numbers.
-    """
-    # Locking the user first makes concurrent ratings of one user recompute one after the other,
-    # each statement seeing the rows the previous one committed.
-    if await user_by_id(connection, user_id, lock=True) is None:
-        return
-    statement = pg_insert(ratings).values(booking_id=booking_id, kind=kind, user_id=user_id, rating=rating)
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[ratings.c.booking_id, ratings.c.kind],
-            set_={"rating": statement.excluded.rating, "user_id": statement.excluded.user_id},
-        )
-    )
-    mine = (ratings.c.user_id == user_id) & (ratings.c.kind == kind)
-    await connection.execute(
+def _recount_ratings(kind: RatingKind) -> Statement:
+    mine = (ratings.c.user_id == bindparam("p_user_id")) & (ratings.c.kind == kind.value)
+    return Statement.of(
         update(users)
-        .where(users.c.id == user_id)
+        .where(users.c.id == bindparam("p_user_id"))
         .values(
             {
-                f"{kind}_rating_sum": select(func.coalesce(func.sum(ratings.c.rating), 0))
+                f"{kind.value}_rating_sum": select(func.coalesce(func.sum(ratings.c.rating), 0))
                 .where(mine)
                 .scalar_subquery(),
-                f"{kind}_rating_count": select(func.count())
+                f"{kind.value}_rating_count": select(func.count())
                 .select_from(ratings)
                 .where(mine)
                 .scalar_subquery(),
@@ -316,23 +199,256 @@ async def record_rating(
     )
 
 
-# -- housekeeping -----------------------------------------------------------------------------
+RECOUNT_RATINGS = {kind: _recount_ratings(kind) for kind in RatingKind}
+
+TRY_CLEANUP_LOCK = Statement.of(select(func.pg_try_advisory_xact_lock(_CLEANUP_LOCK)))
+_EXPIRED_A_DAY_AGO = func.now() - text("interval '1 day'")
+DELETE_EXPIRED_TOKENS = Statement.of(
+    delete(refresh_tokens).where(
+        refresh_tokens.c.id.in_(
+            select(refresh_tokens.c.id)
+            .where(refresh_tokens.c.expires_at < _EXPIRED_A_DAY_AGO)
+            .limit(_CLEANUP_BATCH)
+            .scalar_subquery()
+        )
+    )
+)
+DELETE_EXPIRED_CODES = Statement.of(
+    delete(verification_codes).where(verification_codes.c.expires_at < _EXPIRED_A_DAY_AGO)
+)
 
 
-async def delete_expired(connection: AsyncConnection, *, batch: int = 5000) -> int:
-    """Drop refresh tokens and codes that expired a day ago; one replica at a time does it."""
-    locked = (await connection.execute(select(func.pg_try_advisory_xact_lock(_CLEANUP_LOCK)))).scalar_one()
-    if not locked:
-        return 0
-    horizon = func.now() - text("interval '1 day'")
-    expired_tokens = (
-        select(refresh_tokens.c.id)
-        .where(refresh_tokens.c.expires_at < horizon)
-        .limit(batch)
-        .scalar_subquery()
+# -- rows -> domain -------------------------------------------------------------------------------
+
+
+def _user(row: Row) -> User:
+    return User(
+        id=row.id,
+        email=row.email,
+        password_hash=row.password_hash,
+        display_name=row.display_name,
+        phone=row.phone,
+        role=Role(row.role),
+        email_verified=row.email_verified,
+        time_zone=row.time_zone,
+        locale=row.locale,
+        host_rating=RatingTotals(row.host_rating_sum, row.host_rating_count),
+        guest_rating=RatingTotals(row.guest_rating_sum, row.guest_rating_count),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
-    removed = await connection.execute(delete(refresh_tokens).where(refresh_tokens.c.id.in_(expired_tokens)))
-    codes = await connection.execute(
-        delete(verification_codes).where(verification_codes.c.expires_at < horizon)
-    )
-    return int(removed.rowcount or 0) + int(codes.rowcount or 0)
+
+
+def _user_or_none(row: Row | None) -> User | None:
+    return None if row is None else _user(row)
+
+
+@contextlib.contextmanager
+def _email_unique() -> Iterator[None]:
+    """Turns the unique index's refusal of a second account for an address into EMAIL_TAKEN."""
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as error:
+        if error.diag.constraint_name == EMAIL_UNIQUE_INDEX:
+            raise email_taken() from None
+        raise
+
+
+class UserReads:
+    """Lookups of accounts, the same in autocommit and inside a unit of work."""
+
+    def _executor(self) -> Executor:
+        raise NotImplementedError
+
+    async def user_by_id(self, user_id: uuid.UUID) -> User | None:
+        return _user_or_none(await self._executor().row(USER_BY_ID, user_id=user_id))
+
+    async def user_by_email(self, email: str) -> User | None:
+        """`email` normalized (domain.normalize_email)."""
+        return _user_or_none(await self._executor().row(USER_BY_EMAIL, email=email))
+
+
+class UserStore(UserReads):
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def _executor(self) -> Executor:
+        return self.database
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[UserTransaction]:
+        return self.database.transaction(UserTransaction)
+
+    async def users_by_ids(self, user_ids: Sequence[uuid.UUID]) -> list[User]:
+        """The accounts with these ids, in the order asked for; unknown ids are left out."""
+        if not user_ids:
+            return []
+        rows = await self.database.rows(USERS_BY_IDS, user_ids=list(user_ids))
+        found = {row.id: _user(row) for row in rows}
+        return [found[user_id] for user_id in user_ids if user_id in found]
+
+    async def list_users(
+        self, wanted: UserFilter, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[User]:
+        """Oldest first, keyset on (created_at, id)."""
+        query = select(users).order_by(users.c.created_at, users.c.id).limit(limit)
+        if wanted.role is not None:
+            query = query.where(users.c.role == wanted.role.value)
+        if wanted.email_prefix:
+            escaped = wanted.email_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(func.lower(users.c.email).like(escaped + "%", escape="\\"))
+        if after is not None:
+            query = query.where(tuple_(users.c.created_at, users.c.id) > tuple_(*after))
+        return [_user(row) for row in await self.database.rows(query)]
+
+
+class UserTransaction(Transaction, UserReads):
+    """The users service's writes; they commit together with the bus events published beside them."""
+
+    def _executor(self) -> Executor:
+        return self
+
+    # -- accounts ---------------------------------------------------------------------------------
+
+    async def user_for_update(self, user_id: uuid.UUID) -> User | None:
+        return _user_or_none(await self.row(USER_BY_ID_FOR_UPDATE, user_id=user_id))
+
+    async def insert_user(
+        self,
+        *,
+        email: str,
+        password_hash: str,
+        display_name: str,
+        phone: str,
+        role: Role,
+        email_verified: bool = False,
+    ) -> User:
+        """A new account; EMAIL_TAKEN when the address has one (the unique index decides races)."""
+        # A savepoint, so a duplicate leaves this unit of work usable.
+        with _email_unique():
+            async with self.connection.transaction():
+                row = await self.row(
+                    INSERT_USER,
+                    id=uuid.uuid4(),
+                    email=email,
+                    password_hash=password_hash,
+                    display_name=display_name,
+                    phone=phone,
+                    role=role.value,
+                    email_verified=email_verified,
+                )
+        return _user(row)
+
+    async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
+        await self.execute(SET_PASSWORD_HASH, p_user_id=user_id, p_password_hash=password_hash)
+
+    async def update_profile(self, user_id: uuid.UUID, updates: dict[str, str | bool]) -> User | None:
+        """Apply `ProfileChanges.updates()`; EMAIL_TAKEN when the new address has an account."""
+        statement = (
+            update(users)
+            .where(users.c.id == user_id)
+            .values({**updates, "updated_at": func.now()})
+            .returning(users)
+        )
+        with _email_unique():
+            async with self.connection.transaction():
+                row = await self.row(statement)
+        return _user_or_none(row)
+
+    async def mark_email_verified(self, user_id: uuid.UUID) -> User:
+        """The pending code is used up and the address verified."""
+        await self.execute(DELETE_VERIFICATION_CODE, user_id=user_id)
+        return _user(await self.row(MARK_EMAIL_VERIFIED, p_user_id=user_id))
+
+    async def lock_admin_changes(self) -> None:
+        """Held to the end of the transaction: two admins demoting each other cannot both succeed."""
+        await self.execute(LOCK_ADMIN_CHANGES)
+
+    async def count_other_admins(self, user_id: uuid.UUID) -> int:
+        return int(await self.scalar(COUNT_OTHER_ADMINS, user_id=user_id))
+
+    async def set_role(self, user_id: uuid.UUID, role: Role) -> User:
+        return _user(await self.row(SET_ROLE, p_user_id=user_id, p_role=role.value))
+
+    async def make_admin(self, user_id: uuid.UUID, password_hash: str | None) -> User:
+        """A verified admin (its pending code is void); the password changes only when given."""
+        values: dict[str, Any] = {"role": Role.ADMIN.value, "email_verified": True, "updated_at": func.now()}
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        await self.execute(DELETE_VERIFICATION_CODE, user_id=user_id)
+        return _user(
+            await self.row(update(users).where(users.c.id == user_id).values(**values).returning(users))
+        )
+
+    # -- verification codes -----------------------------------------------------------------------
+
+    async def save_verification_code(self, user: User, *, code_hash: bytes, expires_at: datetime) -> None:
+        """The user's one pending code, for the address it is sent to."""
+        await self.execute(
+            SAVE_VERIFICATION_CODE,
+            user_id=user.id,
+            email=user.email,
+            code_hash=code_hash,
+            expires_at=expires_at,
+        )
+
+    async def verification_code_for_update(self, user_id: uuid.UUID) -> VerificationCodeRecord | None:
+        row = await self.row(VERIFICATION_CODE_FOR_UPDATE, user_id=user_id)
+        return None if row is None else VerificationCodeRecord(**row._asdict())
+
+    async def count_wrong_code(self, user_id: uuid.UUID) -> int:
+        """One more wrong attempt at the pending code; how many there were now."""
+        return int(await self.scalar(COUNT_WRONG_CODE, p_user_id=user_id))
+
+    # -- refresh tokens ---------------------------------------------------------------------------
+
+    async def insert_refresh_token(
+        self, *, user_id: uuid.UUID, family_id: uuid.UUID, token_hash: bytes, expires_at: datetime
+    ) -> None:
+        await self.execute(
+            INSERT_REFRESH_TOKEN,
+            id=uuid.uuid4(),
+            family_id=family_id,
+            user_id=user_id,
+            token_hash=token_hash,
+            expires_at=expires_at,
+        )
+
+    async def refresh_token_for_update(self, token_hash: bytes) -> RefreshTokenRecord | None:
+        row = await self.row(REFRESH_TOKEN_FOR_UPDATE, token_hash=token_hash)
+        return None if row is None else RefreshTokenRecord(**row._asdict())
+
+    async def mark_rotated(self, token_id: uuid.UUID) -> None:
+        await self.execute(MARK_ROTATED, p_token_id=token_id)
+
+    async def revoke_family(self, family_id: uuid.UUID) -> int:
+        """Revoke every token of a login that is not revoked yet; how many that were."""
+        return await self.execute(REVOKE_FAMILY, p_family_id=family_id)
+
+    # -- ratings ----------------------------------------------------------------------------------
+
+    async def record_rating(self, rating: Rating) -> None:
+        """Store one booking's rating and refresh the user's totals (nothing for unknown users).
+
+        Totals are recomputed from the rows rather than incremented, so applying the same event
+        twice, or events out of order, always ends in the same numbers.
+        """
+        # Locking the user first makes concurrent ratings of one user recompute one after the
+        # other, each statement seeing the rows the previous one committed.
+        if await self.user_for_update(rating.user_id) is None:
+            return
+        await self.execute(
+            SAVE_RATING,
+            booking_id=rating.booking_id,
+            kind=rating.kind.value,
+            user_id=rating.user_id,
+            rating=rating.stars,
+        )
+        await self.execute(RECOUNT_RATINGS[rating.kind], p_user_id=rating.user_id)
+
+    # -- housekeeping -----------------------------------------------------------------------------
+
+    async def delete_expired(self) -> int:
+        """Drop refresh tokens and codes that expired a day ago; one replica at a time does it."""
+        if not await self.scalar(TRY_CLEANUP_LOCK):
+            return 0
+        return await self.execute(DELETE_EXPIRED_TOKENS) + await self.execute(DELETE_EXPIRED_CODES)

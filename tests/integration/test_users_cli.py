@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from scripts.mesh import database_url_for
-from services.runtime.db import libpq_conninfo
+from services.runtime.migrations import libpq_conninfo
 from tests.support.engines import Engines
 
 SEATMESH = Path(sys.executable).parent / "seatmesh"

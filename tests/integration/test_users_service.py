@@ -27,11 +27,11 @@ from seatmesh.bookings.v1 import bus_pb2 as bookings_bus_pb2
 from seatmesh.bus.v1 import envelope_pb2
 from seatmesh.users.v1 import bus_pb2, users_pb2, users_pb2_grpc
 from services.cli import create_admin
-from services.runtime.bus import envelope_for, stream_name
-from services.runtime.db import create_engine
+from services.runtime.bus.envelopes import envelope_for, stream_name
+from services.runtime.database import Database
 from services.runtime.errors import error_reason, status_details
 from services.runtime.redis import create_redis
-from services.users import models
+from services.users import tables
 from services.users.settings import UsersSettings
 from tests.support.engines import Engines
 from tests.support.services import ServiceUnderTest, serve_service
@@ -83,10 +83,11 @@ async def stub(users: ServiceUnderTest) -> AsyncIterator[users_pb2_grpc.UserServ
 
 
 @pytest.fixture(scope="module")
-async def database(users: ServiceUnderTest) -> AsyncIterator[object]:
-    engine = create_engine(users.settings.database_url, pool_size=2)
-    yield engine
-    await engine.dispose()
+async def database(users: ServiceUnderTest) -> AsyncIterator[Database]:
+    database = Database(users.settings.database_url, source="users-test", pool_size=2)
+    await database.open()
+    yield database
+    await database.close()
 
 
 def _email(label: str = "user") -> str:
@@ -95,17 +96,14 @@ def _email(label: str = "user") -> str:
 
 async def _code_for(database, email: str, *, after: int = 0) -> tuple[str, int]:  # type: ignore[no-untyped-def]
     """The newest code issued to `email` (and its outbox id), as notifications would receive it."""
-    async with database.connect() as connection:
-        rows = (
-            await connection.execute(
-                select(models.outbox.c.id, models.outbox.c.envelope)
-                .where(
-                    models.outbox.c.type == bus_pb2.VerificationCodeIssued.DESCRIPTOR.full_name,
-                    models.outbox.c.id > after,
-                )
-                .order_by(models.outbox.c.id.desc())
-            )
-        ).all()
+    rows = await database.rows(
+        select(tables.outbox.c.id, tables.outbox.c.envelope)
+        .where(
+            tables.outbox.c.type == bus_pb2.VerificationCodeIssued.DESCRIPTOR.full_name,
+            tables.outbox.c.id > after,
+        )
+        .order_by(tables.outbox.c.id.desc())
+    )
     for row in rows:
         envelope = envelope_pb2.Envelope.FromString(row.envelope)
         issued = bus_pb2.VerificationCodeIssued()
@@ -238,11 +236,10 @@ async def test_registration_publishes_its_events(stub: users_pb2_grpc.UserServic
     user = await _register(stub, email)
     code, _ = await _code_for(database, email)
     await stub.VerifyEmail(users_pb2.VerifyEmailRequest(email=email, code=code))
-    async with database.connect() as connection:
-        types = [
-            envelope_pb2.Envelope.FromString(row.envelope)
-            for row in await connection.execute(select(models.outbox.c.envelope).order_by(models.outbox.c.id))
-        ]
+    types = [
+        envelope_pb2.Envelope.FromString(row.envelope)
+        for row in await database.rows(select(tables.outbox.c.envelope).order_by(tables.outbox.c.id))
+    ]
     mine = []
     for envelope in types:
         for message_class in (bus_pb2.UserRegistered, bus_pb2.VerificationCodeIssued, bus_pb2.EmailVerified):
@@ -251,8 +248,7 @@ async def test_registration_publishes_its_events(stub: users_pb2_grpc.UserServic
                 mine.append(type(message).__name__)
     assert mine == ["UserRegistered", "VerificationCodeIssued", "EmailVerified"]
     # The code itself is stored only as a hash.
-    async with database.connect() as connection:
-        stored = (await connection.execute(select(models.verification_codes))).all()
+    stored = await database.rows(select(tables.verification_codes))
     assert all(code.encode() not in row.code_hash for row in stored)
 
 
@@ -308,12 +304,9 @@ async def test_concurrent_registrations_of_one_email_make_one_account(
     assert len(created) == 1, results
     assert len(refused) == len(spellings) - 1
     assert {error.code() for error in refused} == {grpc.StatusCode.ALREADY_EXISTS}
-    async with database.connect() as connection:
-        count = (
-            await connection.execute(
-                select(func.count()).select_from(models.users).where(models.users.c.email == email)
-            )
-        ).scalar_one()
+    count = await database.scalar(
+        select(func.count()).select_from(tables.users).where(tables.users.c.email == email)
+    )
     assert count == 1
 
 
@@ -398,12 +391,11 @@ async def test_expired_codes_are_refused(stub: users_pb2_grpc.UserServiceStub, d
     email = _email()
     user = await _register(stub, email)
     code, _ = await _code_for(database, email)
-    async with database.begin() as connection:
-        await connection.execute(
-            update(models.verification_codes)
-            .where(models.verification_codes.c.user_id == uuid.UUID(user.id))
-            .values(expires_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 1))
-        )
+    await database.execute(
+        update(tables.verification_codes)
+        .where(tables.verification_codes.c.user_id == uuid.UUID(user.id))
+        .values(expires_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 1))
+    )
     error = await _fails(
         stub.VerifyEmail(users_pb2.VerifyEmailRequest(email=email, code=code)),
         grpc.StatusCode.FAILED_PRECONDITION,

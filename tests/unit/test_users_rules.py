@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from services.runtime.auth import Role
-from services.runtime.errors import Violations
-from services.users import rules
+from services.runtime.errors import ServiceError
+from services.users import domain
 from services.users.passwords import PasswordHasher
+from services.users.throttles import client_ip
+
+
+def _password_problems(password: str, email: str) -> list[str]:
+    """What the domain says about `password` as the password of `email` (nothing when it is fine)."""
+    try:
+        domain.validate_admin_account(email=email, password=password, display_name="Ann")
+    except ServiceError as error:
+        return [item.description for item in error.violations if item.field == "password"]
+    return []
 
 
 def test_emails_are_normalised_to_one_spelling() -> None:
-    assert rules.normalize_email("  Ann.Example@Example.ORG \n") == "ann.example@example.org"
+    assert domain.normalize_email("  Ann.Example@Example.ORG \n") == "ann.example@example.org"
 
 
 @pytest.mark.parametrize("email", ["ann@example.org", "a.b+tag@sub.example.co.uk", "x@y.io"])
 def test_good_emails(email: str) -> None:
-    assert rules.email_problem(email) is None
+    assert domain.validate_email(email) == email
 
 
 @pytest.mark.parametrize(
     "email", ["", "ann", "ann@", "@example.org", "ann@example", "a b@example.org", "a@@example.org", "a@b..c"]
 )
 def test_bad_emails(email: str) -> None:
-    assert rules.email_problem(email) is not None
+    with pytest.raises(ServiceError) as raised:
+        domain.validate_email(email)
+    assert [item.field for item in raised.value.violations] == ["email"]
 
 
 @pytest.mark.parametrize(
@@ -31,24 +45,31 @@ def test_bad_emails(email: str) -> None:
     ["short", "123456789", "1234567890", "Password123", "QWERTYUIOP", "aaaaaaaaaaaa", "abababababab"],
 )
 def test_weak_passwords(password: str) -> None:
-    assert rules.password_problem(password, "ann@example.org") is not None
+    assert _password_problems(password, "ann@example.org")
 
 
 def test_the_email_is_not_a_password() -> None:
-    assert rules.password_problem("Ann.Example@example.org", "ann.example@example.org") is not None
-    assert rules.password_problem("ann.example", "ann.example@example.org") is not None
+    assert _password_problems("Ann.Example@example.org", "ann.example@example.org")
+    assert _password_problems("ann.example", "ann.example@example.org")
 
 
 def test_good_passwords() -> None:
-    assert rules.password_problem("correct horse battery staple", "ann@example.org") is None
-    assert rules.password_problem("Tr0ub4dor&3x", "ann@example.org") is None
-    assert rules.password_problem("x" * 300, "ann@example.org") is not None
+    assert _password_problems("correct horse battery staple", "ann@example.org") == []
+    assert _password_problems("Tr0ub4dor&3x", "ann@example.org") == []
+    assert _password_problems("x" * 300, "ann@example.org")
 
 
 def test_registration_collects_every_problem() -> None:
-    violations = Violations()
-    rules.check_registration(email="nope", password="x", display_name=" ", phone="12", violations=violations)
-    assert sorted(item.field for item in violations.items) == ["display_name", "email", "password", "phone"]
+    with pytest.raises(ServiceError) as raised:
+        domain.validate_registration(
+            email="nope", password="x", display_name=" ", phone="12", role=Role.PARTICIPANT
+        )
+    assert sorted(item.field for item in raised.value.violations) == [
+        "display_name",
+        "email",
+        "password",
+        "phone",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -73,59 +94,70 @@ def test_registration_collects_every_problem() -> None:
     ],
 )
 def test_profile_fields(field: str, value: str, ok: bool) -> None:
-    violations = Violations()
-    rules.check_profile_changes({field: value}, violations, prefix="user.")
+    violations = []
+    try:
+        domain.validate_profile_update([field], {field: value})
+    except ServiceError as error:
+        violations = list(error.violations)
     assert (not violations) is ok
     if not ok:
-        assert violations.items[0].field == f"user.{field}"
+        assert violations[0].field == f"user.{field}"
 
 
 def test_codes_are_six_digits_and_bound_to_account_and_address() -> None:
-    code = rules.new_verification_code()
-    assert rules.is_code_shaped(code)
-    assert not rules.is_code_shaped("12345")
-    assert not rules.is_code_shaped("12345a")
-    stored = rules.hash_verification_code("user-1", "a@example.org", code)
+    code = domain.new_verification_code()
+    assert domain.is_code_shaped(code)
+    assert not domain.is_code_shaped("12345")
+    assert not domain.is_code_shaped("12345a")
+    stored = domain.hash_verification_code("user-1", "a@example.org", code)
     assert code.encode() not in stored
-    assert rules.code_matches(stored, "user-1", "a@example.org", code)
-    assert not rules.code_matches(stored, "user-2", "a@example.org", code)
-    assert not rules.code_matches(stored, "user-1", "b@example.org", code)
+    assert domain.code_matches(stored, "user-1", "a@example.org", code)
+    assert not domain.code_matches(stored, "user-2", "a@example.org", code)
+    assert not domain.code_matches(stored, "user-1", "b@example.org", code)
 
 
 def test_refresh_tokens_are_random_and_stored_hashed() -> None:
-    first, second = rules.new_refresh_token(), rules.new_refresh_token()
+    first, second = domain.new_refresh_token(), domain.new_refresh_token()
     assert first != second
     assert len(first) >= 40
-    assert rules.hash_refresh_token(first) != rules.hash_refresh_token(second)
-    assert rules.hash_refresh_token(first) == rules.hash_refresh_token(first)
+    assert domain.hash_refresh_token(first) != domain.hash_refresh_token(second)
+    assert domain.hash_refresh_token(first) == domain.hash_refresh_token(first)
 
 
 def test_role_changes() -> None:
-    assert rules.role_change_problem(current=Role.PARTICIPANT, new=Role.ORGANIZER, other_admins=0) is None
-    assert rules.role_change_problem(current=Role.ADMIN, new=Role.PARTICIPANT, other_admins=1) is None
-    assert rules.role_change_problem(current=Role.ADMIN, new=Role.ADMIN, other_admins=0) is None
-    last = rules.role_change_problem(current=Role.ADMIN, new=Role.ORGANIZER, other_admins=0)
-    assert last is not None
-    assert last[0] == "LAST_ADMIN"
-    service = rules.role_change_problem(current=Role.PARTICIPANT, new=Role.SERVICE, other_admins=3)
-    assert service is not None
-    assert service[0] == "ROLE_NOT_ASSIGNABLE"
+    user_id = uuid.uuid4()
+    # Allowed: True when the role actually changes.
+    assert domain.approve_role_change(
+        user_id=user_id, current=Role.PARTICIPANT, new=Role.ORGANIZER, other_admins=0
+    )
+    assert domain.approve_role_change(
+        user_id=user_id, current=Role.ADMIN, new=Role.PARTICIPANT, other_admins=1
+    )
+    assert not domain.approve_role_change(user_id=user_id, current=Role.ADMIN, new=Role.ADMIN, other_admins=0)
+    with pytest.raises(ServiceError) as last:
+        domain.approve_role_change(user_id=user_id, current=Role.ADMIN, new=Role.ORGANIZER, other_admins=0)
+    assert last.value.reason == "LAST_ADMIN"
+    with pytest.raises(ServiceError) as service:
+        domain.approve_role_change(
+            user_id=user_id, current=Role.PARTICIPANT, new=Role.SERVICE, other_admins=3
+        )
+    assert service.value.reason == "ROLE_NOT_ASSIGNABLE"
 
 
 def test_an_empty_secret_never_matches() -> None:
-    assert rules.secret_matches("s3cret", "s3cret")
-    assert not rules.secret_matches("s3cret", "s3cre")
-    assert not rules.secret_matches("", "")
-    assert not rules.secret_matches("", "anything")
-    assert not rules.secret_matches("s3cret", "")
+    assert domain.secret_matches("s3cret", "s3cret")
+    assert not domain.secret_matches("s3cret", "s3cre")
+    assert not domain.secret_matches("", "")
+    assert not domain.secret_matches("", "anything")
+    assert not domain.secret_matches("s3cret", "")
 
 
 def test_service_names() -> None:
-    assert rules.is_service_name("notifications")
-    assert rules.is_service_name("events-2")
-    assert not rules.is_service_name("")
-    assert not rules.is_service_name("Events")
-    assert not rules.is_service_name("a/b")
+    assert domain.is_service_name("notifications")
+    assert domain.is_service_name("events-2")
+    assert not domain.is_service_name("")
+    assert not domain.is_service_name("Events")
+    assert not domain.is_service_name("a/b")
 
 
 @pytest.mark.parametrize(
@@ -143,7 +175,7 @@ def test_service_names() -> None:
     ],
 )
 def test_client_ip(metadata: dict[str, str], peer: str, expected: str) -> None:
-    assert rules.client_ip(metadata, peer) == expected
+    assert client_ip(metadata, peer) == expected
 
 
 async def test_passwords_hash_verify_and_know_when_to_rehash() -> None:

@@ -1,4 +1,4 @@
-from services.users.models import metadata
+from services.users.tables import metadata
 from services.runtime.migrations import run_migrations_online
 
 run_migrations_online(metadata)

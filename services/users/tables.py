@@ -1,4 +1,9 @@
-"""Tables of the users database (SQLAlchemy Core). Migration 0002 creates what this declares."""
+"""Tables of the users database (SQLAlchemy Core), exactly as the migrations build them.
+
+Migration 0002 creates what this declares; tests/integration/test_migrations.py compares the two.
+"""
+
+from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
@@ -27,9 +32,6 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 
-# People only: services authenticate with a secret and never have a row here.
-USER_ROLES = ("participant", "organizer", "admin")
-
 users = Table(
     "users",
     metadata,
@@ -49,6 +51,7 @@ users = Table(
     Column("guest_rating_count", Integer, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # People only: services authenticate with a secret and never have a row here.
     CheckConstraint("role IN ('participant', 'organizer', 'admin')", name="role"),
     CheckConstraint("email = lower(btrim(email)) AND email <> ''", name="email_normalised"),
     CheckConstraint("display_name <> ''", name="display_name"),

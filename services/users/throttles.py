@@ -1,4 +1,5 @@
-"""Throttles kept in Redis: sign-in attempts per email and per client IP, verification codes per email.
+"""Throttles kept in Redis: sign-in attempts per email and per client IP (`client_ip` finds the
+address behind Envoy), verification codes per email.
 
 Fixed windows: the first event creates a counter that expires with the window, later events only
 count. A caller over the limit is told how long until the window ends (RetryInfo). Keys carry a hash
@@ -11,8 +12,9 @@ because a helper is down would be worse than a few minutes without brute-force p
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from redis import asyncio as aioredis
@@ -153,3 +155,40 @@ class CodeThrottle:
             int(hourly or 0),
             max(int(hourly_pttl), 0) / 1000,
         )
+
+
+# -- the client's address ----------------------------------------------------------------------
+
+
+def client_ip(metadata: Mapping[str, str], peer: str) -> str:
+    """The caller's address for rate limits.
+
+    Envoy sets `x-envoy-external-address` for external clients and appends the address it saw to
+    `x-forwarded-for` (its last hop); a direct gRPC caller is known by its peer address.
+    """
+    external = _parse_ip(metadata.get("x-envoy-external-address", ""))
+    if external:
+        return external
+    forwarded = metadata.get("x-forwarded-for", "")
+    if forwarded:
+        last_hop = _parse_ip(forwarded.split(",")[-1])
+        if last_hop:
+            return last_hop
+    return _peer_ip(peer) or "unknown"
+
+
+def _parse_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return ""
+
+
+def _peer_ip(peer: str) -> str:
+    # grpc peers look like "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555" or "unix:/path".
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return _parse_ip(rest.rpartition(":")[0])
+    if kind == "ipv6":
+        return _parse_ip(rest.rpartition(":")[0].strip("[]"))
+    return ""

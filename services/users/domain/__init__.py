@@ -1,0 +1,106 @@
+"""The users domain: accounts, credentials and ratings as types, and the rules about them as plain
+functions (no I/O, no protobuf, no SQL): the servicer feeds them what it read and acts on the answer.
+
+One convention throughout: a `validate_*` function collects every problem of its input in a
+`Violations` and raises one INVALID_ARGUMENT (the client learns them all at once), else returns the
+normalized value; a refusal raises a `ServiceError` with a stable ErrorInfo reason, because clients
+branch on the reason, never on the text; decisions return values; predicates return bool.
+
+Modules: `accounts` (the user, its fields, sign-ups, profile updates, roles), `credentials` (signing
+in, verification codes, refresh tokens, service secrets), `ratings`, `common_passwords` (data).
+"""
+
+from services.users.domain.accounts import (
+    UPDATABLE_PROFILE_FIELDS,
+    AdminAccount,
+    ProfileChanges,
+    Registration,
+    User,
+    UserFilter,
+    approve_role_change,
+    email_taken,
+    normalize_email,
+    validate_admin_account,
+    validate_assigned_role,
+    validate_email,
+    validate_profile_update,
+    validate_registration,
+    validate_user_filter,
+    without_unchanged_email,
+)
+from services.users.domain.credentials import (
+    CodeVerdict,
+    RefreshTokenRecord,
+    RefreshVerdict,
+    Tokens,
+    VerificationCodeRecord,
+    after_mismatch,
+    code_matches,
+    code_refusal,
+    hash_refresh_token,
+    hash_verification_code,
+    invalid_credentials,
+    invalid_service_credentials,
+    is_code_shaped,
+    is_service_name,
+    judge_code,
+    judge_refresh_token,
+    new_refresh_token,
+    new_verification_code,
+    refresh_refusal,
+    secret_matches,
+    too_many_login_attempts,
+    too_many_verification_codes,
+    validate_code_entry,
+    validate_refresh_token,
+    validate_sign_in,
+)
+from services.users.domain.ratings import Rating, RatingKind, RatingTotals, given_rating
+
+__all__ = [
+    "UPDATABLE_PROFILE_FIELDS",
+    "AdminAccount",
+    "CodeVerdict",
+    "ProfileChanges",
+    "Rating",
+    "RatingKind",
+    "RatingTotals",
+    "RefreshTokenRecord",
+    "RefreshVerdict",
+    "Registration",
+    "Tokens",
+    "User",
+    "UserFilter",
+    "VerificationCodeRecord",
+    "after_mismatch",
+    "approve_role_change",
+    "code_matches",
+    "code_refusal",
+    "email_taken",
+    "given_rating",
+    "hash_refresh_token",
+    "hash_verification_code",
+    "invalid_credentials",
+    "invalid_service_credentials",
+    "is_code_shaped",
+    "is_service_name",
+    "judge_code",
+    "judge_refresh_token",
+    "new_refresh_token",
+    "new_verification_code",
+    "normalize_email",
+    "refresh_refusal",
+    "secret_matches",
+    "too_many_login_attempts",
+    "too_many_verification_codes",
+    "validate_admin_account",
+    "validate_assigned_role",
+    "validate_code_entry",
+    "validate_email",
+    "validate_profile_update",
+    "validate_refresh_token",
+    "validate_registration",
+    "validate_sign_in",
+    "validate_user_filter",
+    "without_unchanged_email",
+]
