@@ -22,7 +22,8 @@ from redis.exceptions import RedisError
 
 from seatmesh.events.v1 import events_pb2
 from services.events.convert import availability_to_proto
-from services.events.rules import EventRecord
+from services.events.domain import EventRecord
+from services.runtime.loops import Backoff, supervise, wait_for_wake
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,7 @@ class Watcher:
 
     async def next(self, wait: float) -> tuple[int, events_pb2.Availability] | None:
         """The newest update, or None when the caller should re-read the database."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), wait)
-        self.wake.clear()
+        await wait_for_wake(self.wake, wait)
         if self.resync or self.latest is None:
             self.resync = False
             self.latest = None
@@ -87,6 +86,7 @@ class AvailabilityHub:
         self._watchers: dict[bytes, set[Watcher]] = {}
         self._pubsub: aioredis.client.PubSub | None = None
         self._connected = asyncio.Event()
+        self._backoff = Backoff(initial=0.2, maximum=5.0)
 
     @property
     def connected(self) -> bool:
@@ -127,34 +127,28 @@ class AvailabilityHub:
 
     async def run(self) -> None:
         """Background task: keep the subscription alive and deliver messages to watchers."""
-        backoff = 0.2
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await supervise(
+            self._follow, what="availability subscription", backoff=self._backoff, on_failure=self._resync_all
+        )
+
+    async def _follow(self) -> None:
+        async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
             try:
                 # A placeholder channel keeps the connection in subscribed mode with no watchers.
                 await pubsub.subscribe(self.prefix.encode() + b"availability", *self._watchers)
                 self._pubsub = pubsub
                 self._connected.set()
-                backoff = 0.2
+                self._backoff.reset()
                 # Whatever was published while we were away is lost: everyone re-reads.
                 self._resync_all()
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         self._deliver(message["channel"], message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if self.connected:
-                    log.warning("availability subscription lost; watchers poll the database", exc_info=True)
+            finally:
+                # Until the subscription is back, watchers poll the database (see poll_interval).
                 self._connected.clear()
                 self._pubsub = None
-                self._resync_all()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
 
     def _deliver(self, channel: bytes, payload: bytes) -> None:
         watchers = self._watchers.get(channel)

@@ -20,22 +20,25 @@ events concerned; the list generation moves only when membership or order can ch
 created, edited, cancelled, completed, deleted or rated, or its free seats reaching or leaving
 zero). Every read and the bump of a write are one round trip each (Lua).
 
+`CachedReads` is the read path through it: bodies and pages from Redis, what is missing from
+PostgreSQL, put back under the generation read before the query.
+
 What it cannot cover: a process that dies between its commit and its bump leaves that event's
 copy (or a list page) stale until the entry expires (`ttl`).
 
 Redis is a helper: every call has a short timeout, a failure opens a breaker for a second (reads
-go to PostgreSQL), and a bump that failed is retried in the background while this process reads
-around the cache. Entries expire after `ttl` seconds whatever happens.
+go to PostgreSQL), and a bump that failed is retried in the background (`run`) while this process
+reads around the cache. Entries expire after `ttl` seconds whatever happens.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +46,13 @@ from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+
+from seatmesh.events.v1 import events_pb2
+from services.events.convert import event_to_proto
+from services.events.domain import EventRecord
+from services.events.store import EventStore
+from services.runtime.loops import every
+from services.runtime.redis import as_text
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +224,6 @@ class EventCache:
         self._bump = redis.register_script(_BUMP)
         self._down_until = 0.0
         self._pending = _PendingInvalidation()
-        self._retry_task: asyncio.Task[None] | None = None
 
     # -- health ----------------------------------------------------------------------------------
 
@@ -258,7 +267,7 @@ class EventCache:
         except (RedisError, OSError) as error:
             self._failed(error, "read_" + kind)
             return None
-        found = ListedRead(list_generation=_text(reply[0]), page=reply[1] if len(reply) > 1 else None)
+        found = ListedRead(list_generation=as_text(reply[0]), page=reply[1] if len(reply) > 1 else None)
         if found.page is not None and expand:
             ids = decode_page(found.page)[0]
             for index, event_id in enumerate(ids):
@@ -333,29 +342,28 @@ class EventCache:
         self._pending.event_ids |= pending.event_ids
         self._pending.lists = self._pending.lists or pending.lists
         self._pending.messages.update(pending.messages)
-        if self._retry_task is None or self._retry_task.done():
-            self._retry_task = asyncio.get_running_loop().create_task(self._settle_owed())
+
+    async def run(self) -> None:
+        """Background task: sends the invalidations Redis refused, every `retry_interval`, until
+        they went through (meanwhile this process reads around the cache)."""
+        await every(self.retry_interval, self._settle_owed, what="owed cache invalidations", first_delay=True)
 
     async def _settle_owed(self) -> None:
-        while self._pending:
-            await asyncio.sleep(self.retry_interval)
-            owed, self._pending = self._pending, _PendingInvalidation()
-            try:
-                await self._send(owed)
-                log.info("cache invalidations caught up", extra={"events": len(owed.event_ids)})
-            except (RedisError, OSError) as error:
-                self._failed(error, "invalidate")
-                # Keep what is newer (messages) and put the rest back.
-                owed.event_ids |= self._pending.event_ids
-                owed.lists = owed.lists or self._pending.lists
-                owed.messages.update(self._pending.messages)
-                self._pending = owed
+        if not self._pending:
+            return
+        owed, self._pending = self._pending, _PendingInvalidation()
+        try:
+            await self._send(owed)
+            log.info("cache invalidations caught up", extra={"events": len(owed.event_ids)})
+        except (RedisError, OSError) as error:
+            self._failed(error, "invalidate")
+            # Keep what is newer (messages) and put the rest back.
+            owed.event_ids |= self._pending.event_ids
+            owed.lists = owed.lists or self._pending.lists
+            owed.messages.update(self._pending.messages)
+            self._pending = owed
 
     async def close(self) -> None:
-        if self._retry_task is not None:
-            self._retry_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._retry_task
         await self.redis.aclose()
 
 
@@ -369,10 +377,78 @@ def decode_page(page: bytes) -> tuple[list[str], str]:
 
 
 def _generation(value: bytes | str | int | None) -> str:
-    return "" if value is None else _text(value)
+    return "" if value is None else as_text(value)
 
 
-def _text(value: bytes | str | int) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    return str(value)
+def page_key(*parts: object) -> str:
+    """The cache key of one page of a list: its filters, position and size."""
+    encoded = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()[:40]
+
+
+class CachedReads:
+    """GetEvent, BatchGetEvents, ListEvents and ListTags through the cache."""
+
+    def __init__(self, cache: EventCache, store: EventStore) -> None:
+        self.cache = cache
+        self.store = store
+
+    async def events(self, event_ids: Sequence[str]) -> dict[str, events_pb2.Event]:
+        """Events by id (unknown ids left out): from the cache, the rest from PostgreSQL."""
+        return await self._with_cached(event_ids, await self.cache.read_events(event_ids))
+
+    async def event_page(
+        self, key: str, read: Callable[[], Awaitable[tuple[Sequence[EventRecord], str]]]
+    ) -> tuple[list[events_pb2.Event], str]:
+        """One ListEvents page (events, next page token): the cached ids and their bodies, or
+        `read()` from PostgreSQL when the page is not cached under the current list generation."""
+        listed = await self.cache.read_list_page(key)
+        if listed is not None and listed.page is not None:
+            ids, next_token = decode_page(listed.page)
+            bodies = await self._with_cached(ids, listed.events)
+            return [bodies[event_id] for event_id in ids if event_id in bodies], next_token
+        records, next_token = await read()
+        if listed is not None:
+            await self.cache.store_list_page(
+                listed.list_generation, key, encode_page([str(record.id) for record in records], next_token)
+            )
+        return [event_to_proto(record) for record in records], next_token
+
+    async def tags_page(
+        self, key: str, read: Callable[[], Awaitable[events_pb2.ListTagsResponse]]
+    ) -> events_pb2.ListTagsResponse:
+        cached = await self.cache.read_tags(key)
+        if cached is not None and cached.page is not None:
+            return events_pb2.ListTagsResponse.FromString(cached.page)
+        reply = await read()
+        if cached is not None:
+            await self.cache.store_tags(cached.list_generation, key, reply.SerializeToString())
+        return reply
+
+    async def _with_cached(
+        self, event_ids: Sequence[str], cached: Mapping[str, Cached] | None
+    ) -> dict[str, events_pb2.Event]:
+        """Bodies found in `cached`, the others read and put back under the generation read before."""
+        found: dict[str, events_pb2.Event] = {}
+        missing: list[str] = []
+        for event_id in event_ids:
+            entry = cached.get(event_id) if cached is not None else None
+            if entry is not None and entry.value is not None:
+                found[event_id] = events_pb2.Event.FromString(entry.value)
+            else:
+                missing.append(event_id)
+        if not missing:
+            return found
+        if len(missing) == 1:
+            record = await self.store.get(uuid.UUID(missing[0]))
+            records = [record] if record is not None else []
+        else:
+            records = await self.store.get_many([uuid.UUID(event_id) for event_id in missing])
+        fills = []
+        for record in records:
+            message = event_to_proto(record)
+            found[str(record.id)] = message
+            if cached is not None:
+                fills.append((str(record.id), cached[str(record.id)].generation, message.SerializeToString()))
+        await self.cache.store_events(fills)
+        return found

@@ -1,9 +1,27 @@
-"""Proto <-> domain translation for events, shared by the servicer, the bus handlers and the jobs."""
+"""Proto <-> domain for events: the API's messages, the bus events it publishes and the reviews it
+receives. Pure functions; nothing else in the service builds or reads a message field by field.
+
+The `*_to_proto` functions look alike (ids as text, times as Timestamps, field by field): that is
+deliberate, each names every field of its own message, so the type checker sees each one.
+"""
 
 from __future__ import annotations
 
-from seatmesh.events.v1 import events_pb2
-from services.events.rules import EventFields, EventRecord, ReviewRecord, State
+import uuid
+from datetime import datetime
+
+from seatmesh.bookings.v1 import bookings_pb2
+from seatmesh.events.v1 import bus_pb2, events_pb2
+from services.events import domain
+from services.events.domain import (
+    EventFields,
+    EventRecord,
+    ListQuery,
+    ReviewRecord,
+    State,
+    TagCount,
+)
+from services.runtime.errors import bad_field
 from services.runtime.timestamps import moment, timestamp
 
 _STATE_TO_PROTO = {
@@ -11,16 +29,28 @@ _STATE_TO_PROTO = {
     State.CANCELLED: events_pb2.Event.CANCELLED,
     State.COMPLETED: events_pb2.Event.COMPLETED,
 }
-_STATE_FROM_PROTO = {value: key for key, value in _STATE_TO_PROTO.items()}
+_STATE_FROM_PROTO: dict[int, State] = {value: key for key, value in _STATE_TO_PROTO.items()}
 
-
-def state_to_proto(state: State) -> events_pb2.Event.State.ValueType:
-    return _STATE_TO_PROTO[state]
+# Output-only fields of an Event: what the server sets, never what a client asks for.
+_OUTPUT_ONLY = (
+    "id",
+    "organizer_id",
+    "seats_taken",
+    "seats_available",
+    "state",
+    "rating_average",
+    "rating_count",
+    "etag",
+    "create_time",
+    "update_time",
+)
 
 
 def state_from_proto(value: int) -> State | None:
-    """None for STATE_UNSPECIFIED (no filter)."""
-    return _STATE_FROM_PROTO.get(value)  # type: ignore[call-overload]
+    """None for STATE_UNSPECIFIED (no filter); an unknown number is the client's error."""
+    if value not in events_pb2.Event.State.values():
+        raise bad_field("state", "is not a known event state")
+    return _STATE_FROM_PROTO.get(value)
 
 
 def event_to_proto(event: EventRecord) -> events_pb2.Event:
@@ -71,24 +101,33 @@ def present_fields(event: events_pb2.Event) -> list[str]:
     return [descriptor.name for descriptor, _ in event.ListFields()]
 
 
-def creation_fingerprint_source(event: events_pb2.Event) -> bytes:
-    """The request body that CreateEvent's idempotency compares: input fields only."""
+def creation_body(event: events_pb2.Event) -> events_pb2.Event:
+    """The part of a CreateEvent request its request id is bound to: the input fields only."""
     body = events_pb2.Event()
     body.CopyFrom(event)
-    for name in (
-        "id",
-        "organizer_id",
-        "seats_taken",
-        "seats_available",
-        "state",
-        "rating_average",
-        "rating_count",
-        "etag",
-        "create_time",
-        "update_time",
-    ):
+    for name in _OUTPUT_ONLY:
         body.ClearField(name)
-    return body.SerializeToString(deterministic=True)
+    return body
+
+
+def list_query_from_proto(request: events_pb2.ListEventsRequest) -> ListQuery:
+    state = state_from_proto(request.state)
+    return domain.build_list_query(
+        order_by=request.order_by,
+        city=request.city,
+        tags=list(request.tags),
+        state=state,
+        start_time_after=moment(request.start_time_after, "start_time_after")
+        if request.HasField("start_time_after")
+        else None,
+        start_time_before=moment(request.start_time_before, "start_time_before")
+        if request.HasField("start_time_before")
+        else None,
+        has_available_seats=request.has_available_seats,
+        min_rating=request.min_rating,
+        organizer_id=request.organizer_id,
+        query=request.query,
+    )
 
 
 def availability_to_proto(event: EventRecord) -> events_pb2.Availability:
@@ -99,6 +138,10 @@ def availability_to_proto(event: EventRecord) -> events_pb2.Availability:
         seats_available=event.seats_available,
         state=_STATE_TO_PROTO[event.state],
     )
+
+
+def tag_to_proto(tag: TagCount) -> events_pb2.Tag:
+    return events_pb2.Tag(name=tag.name, event_count=tag.event_count)
 
 
 def review_to_proto(review: ReviewRecord) -> events_pb2.Review:
@@ -112,3 +155,48 @@ def review_to_proto(review: ReviewRecord) -> events_pb2.Review:
         comment=review.comment,
         create_time=timestamp(review.create_time),
     )
+
+
+def review_from_bus(
+    review: bookings_pb2.BookingReview, *, review_id: uuid.UUID, received_at: datetime
+) -> ReviewRecord:
+    """A review bookings published, to be stored as `review_id`; `received_at` stands in for a
+    missing create_time."""
+    return ReviewRecord(
+        id=review_id,
+        event_id=uuid.UUID(review.event_id),
+        booking_id=review.booking_id,
+        author_id=review.guest_id,
+        event_rating=review.event_rating,
+        host_rating=review.host_rating,
+        comment=review.comment,
+        create_time=moment(review.create_time) if review.HasField("create_time") else received_at,
+    )
+
+
+# -- the bus events events publishes ---------------------------------------------------------------
+
+
+def event_created(event: EventRecord) -> bus_pb2.EventCreated:
+    return bus_pb2.EventCreated(event=event_to_proto(event))
+
+
+def event_updated(
+    updated: EventRecord, previous: EventRecord, notable: tuple[str, ...]
+) -> bus_pb2.EventUpdated:
+    return bus_pb2.EventUpdated(
+        event=event_to_proto(updated),
+        changed_fields=notable,
+        previous_start_time=timestamp(previous.start_time),
+        previous_end_time=timestamp(previous.end_time),
+        previous_venue=previous.venue,
+        previous_city=previous.city,
+    )
+
+
+def event_cancelled(event: EventRecord, reason: str, cancelled_by: str) -> bus_pb2.EventCancelled:
+    return bus_pb2.EventCancelled(event=event_to_proto(event), reason=reason, cancelled_by=cancelled_by)
+
+
+def event_completed(event: EventRecord) -> bus_pb2.EventCompleted:
+    return bus_pb2.EventCompleted(event=event_to_proto(event))

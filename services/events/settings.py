@@ -11,7 +11,7 @@ class EventsSettings(ServiceSettings):
     cache_ttl: int = Field(default=300, ge=1, le=86_400)
     # Seconds one cache call may take before the request goes to PostgreSQL instead.
     cache_timeout: float = Field(default=0.25, gt=0, le=5)
-    # Connections reserved for ReserveSeats/ReleaseSeats (besides the engine's pool).
+    # Connections reserved for ReserveSeats/ReleaseSeats (besides the shared pool of db_pool_size).
     inventory_pool_size: int = Field(default=8, ge=1, le=200)
     # How often the completion job looks for events whose end time passed, and how many it
     # completes per transaction.

@@ -14,14 +14,13 @@ from typing import Any
 import grpc
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2
-from sqlalchemy import insert, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import bindparam, insert, select, text
 
 from seatmesh.bus.v1 import envelope_pb2
 from seatmesh.events.v1 import events_pb2, events_pb2_grpc
-from services.events import models
+from services.events import tables
 from services.runtime.auth import Role
-from services.runtime.db import create_engine
+from services.runtime.database import Database, Statement
 from services.runtime.errors import status_details
 from tests.support.engines import Engines
 from tests.support.services import ServiceUnderTest, serve_service
@@ -74,7 +73,7 @@ class EventsClient:
     service: ServiceUnderTest
     channel: grpc.aio.Channel
     tokens: TokenFactory
-    engine: AsyncEngine
+    database: Database
     organizer_id: str
 
     @property
@@ -125,29 +124,25 @@ class EventsClient:
         )
 
     async def sql(self, statement: str, **params: Any) -> list[Any]:
-        async with self.engine.begin() as connection:
-            result = await connection.execute(text(statement), params)
-            return list(result) if result.returns_rows else []
+        return await self.database.rows(text(statement), **params)
 
     async def outbox_types(self) -> list[str]:
-        async with self.engine.connect() as connection:
-            rows = await connection.execute(select(models.outbox.c.type).order_by(models.outbox.c.id))
-            return [row.type for row in rows]
+        rows = await self.database.rows(select(tables.outbox.c.type).order_by(tables.outbox.c.id))
+        return [row.type for row in rows]
 
     async def outbox_messages(self, message_class: type[Any]) -> list[Any]:
-        async with self.engine.connect() as connection:
-            rows = await connection.execute(
-                select(models.outbox.c.envelope)
-                .where(models.outbox.c.type == message_class.DESCRIPTOR.full_name)
-                .order_by(models.outbox.c.id)
-            )
-            messages = []
-            for row in rows:
-                envelope = envelope_pb2.Envelope.FromString(row.envelope)
-                message = message_class()
-                envelope.payload.Unpack(message)
-                messages.append(message)
-            return messages
+        rows = await self.database.rows(
+            select(tables.outbox.c.envelope)
+            .where(tables.outbox.c.type == message_class.DESCRIPTOR.full_name)
+            .order_by(tables.outbox.c.id)
+        )
+        messages = []
+        for row in rows:
+            envelope = envelope_pb2.Envelope.FromString(row.envelope)
+            message = message_class()
+            envelope.payload.Unpack(message)
+            messages.append(message)
+        return messages
 
     async def seat_invariant(self, event_id: str) -> tuple[int, int]:
         """(seats_taken, sum of seats of unreleased reservations) of one event."""
@@ -166,13 +161,20 @@ async def events_client(
     # Modest pools: test runs share one PostgreSQL (and its max_connections) with each other.
     settings = {"db_pool_size": 4, "inventory_pool_size": 8, **settings}
     async with serve_service("events", tokens, engines, **settings) as service:
-        engine = create_engine(service.settings.database_url, pool_size=2)
+        database = await open_database(service.settings.database_url)
         channel = grpc.aio.insecure_channel(service.address)
         try:
-            yield EventsClient(service, channel, tokens, engine, organizer_id=str(uuid.uuid4()))
+            yield EventsClient(service, channel, tokens, database, organizer_id=str(uuid.uuid4()))
         finally:
             await channel.close()
-            await engine.dispose()
+            await database.close()
+
+
+async def open_database(url: str) -> Database:
+    """The test's own look at an events database (beside the service's pools)."""
+    database = Database(url, source="events-test", pool_size=2)
+    await database.open()
+    return database
 
 
 async def eventually(
@@ -237,7 +239,8 @@ def generated_events(
     return rows
 
 
-async def insert_events(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:
-    async with engine.begin() as connection:
+async def insert_events(database: Database, rows: list[dict[str, Any]]) -> None:
+    statement = Statement.of(insert(tables.events).values({name: bindparam(name) for name in rows[0]}))
+    async with database.transaction() as tx:
         for start in range(0, len(rows), 2000):
-            await connection.execute(insert(models.events), rows[start : start + 2000])
+            await tx.execute_many(statement, rows[start : start + 2000])

@@ -17,12 +17,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.sql import ClauseElement
 
-from services.events import store
-from services.events.rules import ListQuery, Order, State
-from services.runtime.db import create_engine
-from tests.integration.test_events_helpers import generated_events, insert_events
+from services.events.domain import ListQuery, Order, State
+from services.events.store import event_transaction, inventory, listing
+from services.runtime.database import Database, Statement
+from tests.integration.test_events_helpers import generated_events, insert_events, open_database
 from tests.support.engines import Engines
 
 CITIES = [f"City {n}" for n in range(50)]
@@ -30,32 +31,29 @@ TAGS = [f"tag{n}" for n in range(200)]
 
 
 @pytest.fixture(scope="module")
-async def analysed(engines: Engines) -> AsyncIterator[tuple[AsyncEngine, list[dict[str, Any]]]]:
-    engine = create_engine(engines.new_database("events"), pool_size=2)
+async def analysed(engines: Engines) -> AsyncIterator[tuple[Database, list[dict[str, Any]]]]:
+    database = await open_database(engines.new_database("events"))
     rows = generated_events(10_000, seed=11, organizers=500, cities=CITIES, tags=TAGS)
-    await insert_events(engine, rows)
-    async with engine.connect() as connection:
-        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        # A reservation per event, so the planner sees a real reservations table too.
-        await connection.exec_driver_sql(
+    await insert_events(database, rows)
+    # A reservation per event, so the planner sees a real reservations table too.
+    await database.execute(
+        text(
             "INSERT INTO reservations (reservation_id, event_id, seats)"
             " SELECT gen_random_uuid(), id, 1 FROM events"
         )
-        await connection.exec_driver_sql("ANALYZE events")
-        await connection.exec_driver_sql("ANALYZE reservations")
-    yield engine, rows
-    await engine.dispose()
+    )
+    await database.execute(text("ANALYZE events"))
+    await database.execute(text("ANALYZE reservations"))
+    yield database, rows
+    await database.close()
 
 
-async def _plan(engine: AsyncEngine, statement: Any, params: dict[str, Any] | None = None) -> str:
-    compiled = statement.compile(dialect=engine.dialect)
-    async with engine.connect() as connection:
-        result = await connection.exec_driver_sql(
-            "EXPLAIN " + str(compiled), {**compiled.params, **(params or {})}
-        )
-        plan = "\n".join(row[0] for row in result)
-        await connection.rollback()
-    return plan
+async def _plan(
+    database: Database, statement: Statement | ClauseElement, params: dict[str, Any] | None = None
+) -> str:
+    compiled = statement if isinstance(statement, Statement) else Statement.of(statement)
+    explain = Statement("EXPLAIN " + compiled.sql, compiled.defaults)
+    return "\n".join(row[0] for row in await database.rows(explain, **(params or {})))
 
 
 def _cases(rows: list[dict[str, Any]]) -> list[tuple[str, ListQuery, Any, list[str]]]:
@@ -116,27 +114,27 @@ def _cases(rows: list[dict[str, Any]]) -> list[tuple[str, ListQuery, Any, list[s
 
 
 async def test_every_filter_and_order_uses_an_index(
-    analysed: tuple[AsyncEngine, list[dict[str, Any]]],
+    analysed: tuple[Database, list[dict[str, Any]]],
 ) -> None:
-    engine, rows = analysed
+    database, rows = analysed
     for name, query, after, expected in _cases(rows):
-        plan = await _plan(engine, store.list_statement(query, after, 21))
+        plan = await _plan(database, listing.list_statement(query, after, 21))
         print(f"\n-- {name}\n{plan}")
         for fragment in expected:
             assert fragment in plan, f"{name}: expected {fragment!r} in\n{plan}"
 
 
 async def test_inventory_and_jobs_find_their_rows_by_index(
-    analysed: tuple[AsyncEngine, list[dict[str, Any]]],
+    analysed: tuple[Database, list[dict[str, Any]]],
 ) -> None:
-    engine, rows = analysed
-    params = {"p_event_id": rows[0]["id"], "p_seats": 2, "p_reservation_id": uuid.uuid4()}
+    database, rows = analysed
+    params = {"p_event_id": rows[0]["id"], "p_seats": 2, "p_reservation_id": uuid.uuid4(), "p_limit": 500}
     for name, statement, expected in [
-        ("reserve", store.RESERVE, ["events_pkey", "reservations_pkey"]),
-        ("release", store.RELEASE, ["events_pkey", "reservations_pkey"]),
-        ("completion job", store.complete_due_statement(500), ["ix_events_due"]),
+        ("reserve", inventory.RESERVE, ["events_pkey", "reservations_pkey"]),
+        ("release", inventory.RELEASE, ["events_pkey", "reservations_pkey"]),
+        ("completion job", event_transaction.COMPLETE_DUE, ["ix_events_due"]),
     ]:
-        plan = await _plan(engine, statement, params)
+        plan = await _plan(database, statement, params)
         print(f"\n-- {name}\n{plan}")
         for fragment in expected:
             assert fragment in plan, f"{name}: expected {fragment!r} in\n{plan}"

@@ -16,19 +16,18 @@ from seatmesh.bookings.v1 import bookings_pb2
 from seatmesh.bookings.v1 import bus_pb2 as bookings_bus_pb2
 from seatmesh.bus.v1 import envelope_pb2
 from seatmesh.events.v1 import bus_pb2, events_pb2
-from services.events import models
+from services.events import tables
 from services.events.cache import EventCache, create_cache_redis
 from services.events.jobs import CompletionJob
 from services.events.store import EventStore
-from services.runtime.bus import envelope_for, stream_name
-from services.runtime.db import create_engine
-from services.runtime.rawsql import RawPool
+from services.runtime.bus.envelopes import envelope_for, stream_name
 from tests.integration.test_events_helpers import (
     EventsClient,
     events_client,
     eventually,
     generated_events,
     insert_events,
+    open_database,
     stamp,
 )
 from tests.support.engines import Engines
@@ -81,19 +80,19 @@ async def test_two_replicas_complete_each_event_exactly_once(engines: Engines) -
         row["start_time"] = past + timedelta(minutes=index)
         row["end_time"] = row["start_time"] + timedelta(hours=1)
     prefix = engines.new_redis_prefix()
-    engine_a, engine_b = create_engine(url, pool_size=2), create_engine(url, pool_size=2)
+    database_a, database_b = await open_database(url), await open_database(url)
     cache = EventCache(create_cache_redis(engines.redis_url, 1.0), prefix)
     try:
-        await insert_events(engine_a, rows)
+        await insert_events(database_a, rows)
         jobs = [
             CompletionJob(
-                store=EventStore(engine, RawPool(url, size=1)),
+                store=EventStore(database, inventory=database),
                 cache=cache,
                 redis_prefix=prefix,
                 interval=0.01,
                 batch=25,
             )
-            for engine in (engine_a, engine_b)
+            for database in (database_a, database_b)
         ]
 
         async def drain(job: CompletionJob) -> int:
@@ -104,11 +103,8 @@ async def test_two_replicas_complete_each_event_exactly_once(engines: Engines) -
 
         totals = await asyncio.gather(*(drain(job) for job in jobs for _ in range(3)))
         assert sum(totals) == 400
-        async with engine_a.connect() as connection:
-            completed = await connection.scalar(
-                select(func.count()).where(models.events.c.state == "COMPLETED")
-            )
-            envelopes = (await connection.execute(select(models.outbox.c.envelope))).scalars().all()
+        completed = await database_a.scalar(select(func.count()).where(tables.events.c.state == "COMPLETED"))
+        envelopes = [row.envelope for row in await database_a.rows(select(tables.outbox.c.envelope))]
         assert completed == 400
         ids = []
         for raw in envelopes:
@@ -118,8 +114,8 @@ async def test_two_replicas_complete_each_event_exactly_once(engines: Engines) -
         assert len(ids) == len(set(ids)) == 400
     finally:
         await cache.close()
-        await engine_a.dispose()
-        await engine_b.dispose()
+        await database_a.close()
+        await database_b.close()
 
 
 # -- reviews ------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ async def listing(
 ) -> AsyncIterator[tuple[EventsClient, list[dict[str, Any]]]]:
     async with events_client(tokens, engines) as client:
         rows = generated_events(EVENT_COUNT, seed=4)
-        await insert_events(client.engine, rows)
+        await insert_events(client.database, rows)
         # Rows written behind the service's back: move the list generation as a write would.
         cache = EventCache(create_cache_redis(engines.redis_url, 1.0), client.redis_prefix)
         await cache.invalidate([], lists=True)

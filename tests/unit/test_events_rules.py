@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.events import rules
-from services.events.rules import EventFields, EventRecord, Order, Refusal, State
+from services.events import domain
+from services.events.domain import EventFields, EventRecord, ListQuery, Order, Refusal, State
 from services.runtime.errors import ServiceError
+from services.runtime.pagination import PageTokens
 
 NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
 
@@ -62,11 +65,15 @@ def _record(**overrides: object) -> EventRecord:
 
 
 def _problems(fields: EventFields, *, future: bool = True) -> list[str]:
-    return [v.field for v in rules.validate_fields(fields, now=NOW, start_must_be_future=future).items]
+    try:
+        domain.validate_fields(fields, now=NOW, start_must_be_future=future)
+    except ServiceError as error:
+        return [v.field for v in error.violations]
+    return []
 
 
 def test_a_valid_event_has_no_problems() -> None:
-    assert _problems(rules.normalize_fields(_fields())) == []
+    assert _problems(domain.normalize_fields(_fields())) == []
 
 
 @pytest.mark.parametrize(
@@ -91,20 +98,20 @@ def test_a_valid_event_has_no_problems() -> None:
     ],
 )
 def test_each_problem_names_its_field(overrides: dict[str, object], field: str) -> None:
-    assert _problems(rules.normalize_fields(_fields(**overrides))) == [field]
+    assert _problems(domain.normalize_fields(_fields(**overrides))) == [field]
 
 
 def test_all_problems_are_reported_at_once() -> None:
-    fields = rules.normalize_fields(_fields(title="", capacity=0, time_zone="Nope"))
+    fields = domain.normalize_fields(_fields(title="", capacity=0, time_zone="Nope"))
     assert _problems(fields) == ["event.title", "event.time_zone", "event.capacity"]
 
 
 def test_boundaries_are_allowed() -> None:
-    fields = rules.normalize_fields(
+    fields = domain.normalize_fields(
         _fields(title="x" * 200, capacity=100_000, tags=tuple(f"t{i}" for i in range(10)))
     )
     assert _problems(fields) == []
-    assert _problems(rules.normalize_fields(_fields(capacity=1))) == []
+    assert _problems(domain.normalize_fields(_fields(capacity=1))) == []
 
 
 def test_a_past_start_is_fine_when_not_required_to_be_future() -> None:
@@ -115,7 +122,7 @@ def test_a_past_start_is_fine_when_not_required_to_be_future() -> None:
 
 
 def test_tags_are_trimmed_lowercased_and_deduplicated_in_order() -> None:
-    assert rules.normalize_tags([" Jazz", "jazz ", "Live  Music", "", "ROCK", "rock"]) == (
+    assert domain.normalize_tags([" Jazz", "jazz ", "Live  Music", "", "ROCK", "rock"]) == (
         "jazz",
         "live music",
         "rock",
@@ -123,51 +130,53 @@ def test_tags_are_trimmed_lowercased_and_deduplicated_in_order() -> None:
 
 
 def test_per_booking_limit_defaults_to_ten_but_never_above_capacity() -> None:
-    assert rules.normalize_fields(_fields(capacity=100)).max_seats_per_booking == 10
-    assert rules.normalize_fields(_fields(capacity=4)).max_seats_per_booking == 4
-    assert rules.normalize_fields(_fields(capacity=100, max_seats_per_booking=25)).max_seats_per_booking == 25
-    assert rules.normalize_fields(_fields(), fill_defaults=False).max_seats_per_booking == 0
+    assert domain.normalize_fields(_fields(capacity=100)).max_seats_per_booking == 10
+    assert domain.normalize_fields(_fields(capacity=4)).max_seats_per_booking == 4
+    assert (
+        domain.normalize_fields(_fields(capacity=100, max_seats_per_booking=25)).max_seats_per_booking == 25
+    )
+    assert domain.normalize_fields(_fields(), fill_defaults=False).max_seats_per_booking == 0
 
 
 def test_time_zones_are_iana_names() -> None:
-    assert rules.is_valid_time_zone("America/Argentina/Buenos_Aires")
-    assert rules.is_valid_time_zone("UTC")
-    assert not rules.is_valid_time_zone("GMT+25")
-    assert not rules.is_valid_time_zone("../etc/passwd")
+    assert domain.is_valid_time_zone("America/Argentina/Buenos_Aires")
+    assert domain.is_valid_time_zone("UTC")
+    assert not domain.is_valid_time_zone("GMT+25")
+    assert not domain.is_valid_time_zone("../etc/passwd")
 
 
 # -- update --------------------------------------------------------------------------------------
 
 
 def test_an_empty_mask_means_the_fields_that_were_set() -> None:
-    assert rules.resolve_update_mask([], ["id", "title", "etag", "capacity"]) == ("title", "capacity")
+    assert domain.resolve_update_mask([], ["id", "title", "etag", "capacity"]) == ("title", "capacity")
 
 
 def test_a_star_mask_means_every_updatable_field() -> None:
-    assert rules.resolve_update_mask(["*"], []) == rules.UPDATABLE_FIELDS
+    assert domain.resolve_update_mask(["*"], []) == domain.UPDATABLE_FIELDS
 
 
 def test_unknown_or_output_only_paths_are_refused() -> None:
     with pytest.raises(ServiceError) as raised:
-        rules.resolve_update_mask(["title", "seats_taken", "state"], [])
+        domain.resolve_update_mask(["title", "seats_taken", "state"], [])
     assert [v.field for v in raised.value.violations] == ["update_mask", "update_mask"]
 
 
 def test_merge_writes_only_masked_fields() -> None:
     current = _fields(title="Old", city="Berlin", max_seats_per_booking=10)
     patch = _fields(title="New", city="Paris", max_seats_per_booking=0)
-    merged = rules.merge_update(current, patch, ["title"])
+    merged = domain.merge_update(current, patch, ["title"])
     assert merged.title == "New"
     assert merged.city == "Berlin"
-    assert rules.changed_fields(current, merged) == ("title",)
+    assert domain.changed_fields(current, merged) == ("title",)
 
 
 def test_lowering_capacity_takes_the_per_booking_limit_along() -> None:
     current = _fields(capacity=100, max_seats_per_booking=10)
-    merged = rules.merge_update(current, _fields(capacity=4), ["capacity"])
+    merged = domain.merge_update(current, _fields(capacity=4), ["capacity"])
     assert merged.max_seats_per_booking == 4
     # ...unless the client set the limit too: then validation reports the conflict.
-    explicit = rules.merge_update(
+    explicit = domain.merge_update(
         current, _fields(capacity=4, max_seats_per_booking=8), ["capacity", "max_seats_per_booking"]
     )
     assert explicit.max_seats_per_booking == 8
@@ -175,7 +184,7 @@ def test_lowering_capacity_takes_the_per_booking_limit_along() -> None:
 
 
 def test_notable_changes_are_time_place_and_venue() -> None:
-    assert rules.notable_changes(["title", "venue", "start_time", "capacity", "city"]) == (
+    assert domain.notable_changes(["title", "venue", "start_time", "capacity", "city"]) == (
         "start_time",
         "venue",
         "city",
@@ -197,11 +206,11 @@ def test_notable_changes_are_time_place_and_venue() -> None:
     ],
 )
 def test_why_a_reservation_fails(event: EventRecord | None, seats: int, refusal: Refusal | None) -> None:
-    assert rules.why_not_reservable(event, seats, NOW) is refusal
+    assert domain.why_not_reservable(event, seats, NOW) is refusal
 
 
 def test_delete_window_is_an_hour() -> None:
-    assert rules.deletable_until(NOW) == NOW + timedelta(hours=1)
+    assert domain.deletable_until(NOW) == NOW + timedelta(hours=1)
 
 
 # -- listing -------------------------------------------------------------------------------------
@@ -219,19 +228,25 @@ def test_delete_window_is_an_hour() -> None:
     ],
 )
 def test_order_by(text: str, order: Order) -> None:
-    assert rules.parse_order_by(text) is order
+    assert domain.parse_order_by(text) is order
 
 
 def test_unknown_order_is_refused() -> None:
     with pytest.raises(ServiceError) as raised:
-        rules.parse_order_by("price")
+        domain.parse_order_by("price")
     assert raised.value.violations[0].field == "order_by"
+
+
+# Page tokens of ListEvents carry an event's sort key (services/runtime/pagination.py reads them).
+PAGES = PageTokens(b"events unit test page token key")
 
 
 def test_sort_keys_round_trip_through_a_token() -> None:
     event = _record(rating_average=4.333333333333333)
     for order in Order:
-        first, event_id = rules.parse_sort_key(rules.sort_key(event, order), order)
+        filters = ListQuery(order=order).page_filters()
+        token = PAGES.encode(domain.sort_key(event, order), filters)
+        first, event_id = PAGES.decode(token, filters, domain.sort_key_kinds(order))  # type: ignore[misc]
         assert event_id == event.id
         expected = {
             Order.START_TIME: event.start_time,
@@ -243,14 +258,19 @@ def test_sort_keys_round_trip_through_a_token() -> None:
 
 
 def test_tampered_sort_keys_are_the_clients_error() -> None:
+    filters = ListQuery().page_filters()
+    kinds = domain.sort_key_kinds(Order.START_TIME)
     for key in (["yesterday", str(uuid.uuid4())], ["2030-01-01T00:00:00", "x"], [1], "nope"):
-        with pytest.raises(ServiceError) as raised:
-            rules.parse_sort_key(key, Order.START_TIME)  # type: ignore[arg-type]
-        assert raised.value.violations[0].field == "page_token"
+        signed = PAGES.encode(key, filters)
+        forged = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+        for token in (signed, forged):
+            with pytest.raises(ServiceError) as raised:
+                PAGES.decode(token, filters, kinds)
+            assert raised.value.violations[0].field == "page_token"
 
 
 def test_list_query_normalizes_filters() -> None:
-    query = rules.build_list_query(
+    query = domain.build_list_query(
         order_by="",
         city="  New   York ",
         tags=["Rock", "jazz", "rock"],
@@ -269,7 +289,7 @@ def test_list_query_normalizes_filters() -> None:
 
 def test_list_query_problems_are_named() -> None:
     with pytest.raises(ServiceError) as raised:
-        rules.build_list_query(
+        domain.build_list_query(
             order_by="",
             city="",
             tags=[f"t{i}" for i in range(21)],
@@ -285,8 +305,8 @@ def test_list_query_problems_are_named() -> None:
 
 
 def test_review_problems() -> None:
-    assert rules.review_problems(5, 1, "b") == []
-    assert len(rules.review_problems(0, 6, "")) == 3
+    assert domain.review_problems(5, 1, "b") == []
+    assert len(domain.review_problems(0, 6, "")) == 3
 
 
 def test_etag_changes_with_the_version() -> None:

@@ -1,4 +1,4 @@
-from services.events.models import metadata
+from services.events.tables import metadata
 from services.runtime.migrations import run_migrations_online
 
 run_migrations_online(metadata)

@@ -1,7 +1,5 @@
-"""The events domain: what an event is, what makes one valid, and the decisions about it.
-
-Plain values and functions, no I/O: the servicer feeds them what it read and acts on the answer.
-"""
+"""The event: what an organizer says about it, what makes it valid, how an update merges into it,
+and when it may be edited, deleted or cancelled."""
 
 from __future__ import annotations
 
@@ -15,7 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.runtime.errors import Violations, bad_field
+from services.runtime.errors import (
+    ServiceError,
+    Violations,
+    aborted,
+    bad_field,
+    failed_precondition,
+    not_found,
+)
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 20_000
@@ -26,13 +31,13 @@ MAX_CAPACITY = 100_000
 DEFAULT_MAX_SEATS_PER_BOOKING = 10
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 50
-MAX_REQUEST_ID = 128
 MAX_CANCEL_REASON = 1_000
-MAX_QUERY = 200
-MAX_FILTER_TAGS = 20
 MAX_BATCH_GET = 1_000
 # An event may be deleted (instead of cancelled) only this soon after it was created.
 DELETE_WINDOW = timedelta(hours=1)
+
+# The resource type NOT_FOUND names.
+EVENT_RESOURCE = "seatmesh.events.v1.Event"
 
 
 class State(enum.StrEnum):
@@ -128,36 +133,12 @@ class EventRecord:
         )
 
 
-@dataclass(frozen=True)
-class ReviewRecord:
-    id: uuid.UUID
-    event_id: uuid.UUID
-    booking_id: str
-    author_id: str
-    event_rating: int
-    host_rating: int
-    comment: str
-    create_time: datetime
-
-
-MIN_RATING = 1
-MAX_RATING = 5
-
-
-def review_problems(event_rating: int, host_rating: int, booking_id: str) -> list[str]:
-    """What makes a submitted review unusable (bookings validates first; this guards the data)."""
-    problems = []
-    if not MIN_RATING <= event_rating <= MAX_RATING:
-        problems.append(f"event_rating {event_rating} is not within {MIN_RATING}..{MAX_RATING}")
-    if not MIN_RATING <= host_rating <= MAX_RATING:
-        problems.append(f"host_rating {host_rating} is not within {MIN_RATING}..{MAX_RATING}")
-    if not booking_id:
-        problems.append("booking_id is empty")
-    return problems
-
-
 def etag_for(version: int) -> str:
     return f"v{version}"
+
+
+def event_not_found(event_id: uuid.UUID | str) -> ServiceError:
+    return not_found(EVENT_RESOURCE, str(event_id), f"event {event_id} not found")
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -200,15 +181,10 @@ def normalize_fields(fields: EventFields, *, fill_defaults: bool = True) -> Even
 
 
 def validate_fields(
-    fields: EventFields,
-    *,
-    now: datetime,
-    start_must_be_future: bool,
-    prefix: str = "event.",
-    violations: Violations | None = None,
-) -> Violations:
-    """Every problem of a (normalized) event at once, each naming its field."""
-    found = violations if violations is not None else Violations()
+    fields: EventFields, *, now: datetime, start_must_be_future: bool, prefix: str = "event."
+) -> EventFields:
+    """The (normalized) event, or one INVALID_ARGUMENT naming every problem's field."""
+    found = Violations()
 
     def check(ok: bool, name: str, description: str) -> None:
         found.check(ok, prefix + name, description)
@@ -254,12 +230,23 @@ def validate_fields(
     for index, tag in enumerate(fields.tags):
         check(len(tag) <= MAX_TAG_LENGTH, f"tags[{index}]", f"must be at most {MAX_TAG_LENGTH} characters")
         check("\x00" not in tag, f"tags[{index}]", "must not contain NUL characters")
-    return found
+    found.raise_if_any()
+    return fields
 
 
-def check_request_id(request_id: str) -> None:
-    if len(request_id) > MAX_REQUEST_ID or not request_id.isprintable():
-        raise bad_field("request_id", f"must be at most {MAX_REQUEST_ID} printable characters")
+def validate_batch_ids(event_ids: Sequence[str]) -> list[str]:
+    """BatchGetEvents' ids, canonical and each once, in the order asked."""
+    if len(event_ids) > MAX_BATCH_GET:
+        raise bad_field("event_ids", f"at most {MAX_BATCH_GET} ids")
+    violations = Violations()
+    wanted: list[str] = []
+    for index, raw in enumerate(event_ids):
+        try:
+            wanted.append(str(uuid.UUID(raw)))
+        except ValueError:
+            violations.add(f"event_ids[{index}]", "must be a UUID")
+    violations.raise_if_any()
+    return list(dict.fromkeys(wanted))
 
 
 # -- update --------------------------------------------------------------------------------------
@@ -307,175 +294,84 @@ def notable_changes(changed: Iterable[str]) -> tuple[str, ...]:
     return tuple(name for name in NOTABLE_FIELDS if name in changed_set)
 
 
-# -- reservations --------------------------------------------------------------------------------
+def _etag_mismatch(current: EventRecord, message: str) -> ServiceError:
+    return aborted("ETAG_MISMATCH", message, current_etag=current.etag)
 
 
-class Refusal(enum.StrEnum):
-    """Why seats could not be taken (each is an ErrorInfo.reason)."""
-
-    NOT_FOUND = "NOT_FOUND"
-    EVENT_NOT_BOOKABLE = "EVENT_NOT_BOOKABLE"
-    EVENT_STARTED = "EVENT_STARTED"
-    SOLD_OUT = "SOLD_OUT"
-
-
-def why_not_reservable(event: EventRecord | None, seats: int, now: datetime) -> Refusal | None:
-    """The reason a reservation of `seats` fails on `event` as it is now; None if it would fit."""
-    if event is None:
-        return Refusal.NOT_FOUND
-    if event.state is not State.SCHEDULED:
-        return Refusal.EVENT_NOT_BOOKABLE
-    if event.start_time <= now:
-        return Refusal.EVENT_STARTED
-    if event.seats_taken + seats > event.capacity:
-        return Refusal.SOLD_OUT
-    return None
+def check_editable(current: EventRecord, etag: str) -> None:
+    """An update applies to the version the client read (when it sent an etag), of a scheduled event."""
+    if etag and etag != current.etag:
+        raise _etag_mismatch(
+            current, "the event changed since you read it; read it again and reapply your change"
+        )
+    if current.state is not State.SCHEDULED:
+        raise failed_precondition(
+            "EVENT_NOT_EDITABLE",
+            f"a {current.state.value.lower()} event can no longer be edited",
+            resource_name=str(current.id),
+            state=current.state.value,
+        )
 
 
-# -- delete --------------------------------------------------------------------------------------
+def check_capacity(after: EventFields, current: EventRecord) -> None:
+    """Capacity may shrink, but never under the seats already taken."""
+    if after.capacity < current.seats_taken:
+        raise failed_precondition(
+            "CAPACITY_BELOW_SEATS_TAKEN",
+            f"capacity cannot go below the {current.seats_taken} seats already taken",
+            resource_name=str(current.id),
+            seats_taken=current.seats_taken,
+        )
+
+
+# -- delete and cancel ---------------------------------------------------------------------------
 
 
 def deletable_until(create_time: datetime) -> datetime:
     return create_time + DELETE_WINDOW
 
 
-# -- listing -------------------------------------------------------------------------------------
+def _cancel_instead(event_id: uuid.UUID) -> str:
+    return f"cancel it instead (POST /v1/events/{event_id}:cancel)"
 
 
-class Order(enum.Enum):
-    START_TIME = "start_time"
-    START_TIME_DESC = "start_time desc"
-    RATING_DESC = "rating desc"
-    CREATE_TIME_DESC = "create_time desc"
-
-
-_ORDER_ALIASES = {
-    "": Order.START_TIME,
-    "start_time": Order.START_TIME,
-    "start_time asc": Order.START_TIME,
-    "start_time desc": Order.START_TIME_DESC,
-    "rating desc": Order.RATING_DESC,
-    "rating_average desc": Order.RATING_DESC,
-    "create_time desc": Order.CREATE_TIME_DESC,
-}
-
-
-def parse_order_by(text: str) -> Order:
-    # Query strings often carry the space as "+" (Envoy's transcoder passes it through as is).
-    normalized = " ".join(text.replace("+", " ").split())
-    for camel, snake in (
-        ("startTime", "start_time"),
-        ("createTime", "create_time"),
-        ("ratingAverage", "rating_average"),
-    ):
-        normalized = normalized.replace(camel, snake)
-    normalized = normalized.lower()
-    try:
-        return _ORDER_ALIASES[normalized]
-    except KeyError:
-        raise bad_field(
-            "order_by", "must be one of: start_time, start_time desc, rating desc, create_time desc"
-        ) from None
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    """ListEvents' filters and order, normalized; also the identity of a cached page."""
-
-    order: Order = Order.START_TIME
-    city: str = ""
-    tags: tuple[str, ...] = ()
-    state: State | None = None
-    start_time_after: datetime | None = None
-    start_time_before: datetime | None = None
-    has_available_seats: bool = False
-    min_rating: float = 0.0
-    organizer_id: str = ""
-    query: str = ""
-
-    def fingerprint_source(self) -> dict[str, Any]:
-        """What a page token is bound to (tokens of other filters are refused)."""
-        return {
-            "o": self.order.value,
-            "c": self.city,
-            "t": list(self.tags),
-            "s": self.state.value if self.state else "",
-            "a": self.start_time_after.isoformat() if self.start_time_after else "",
-            "b": self.start_time_before.isoformat() if self.start_time_before else "",
-            "h": self.has_available_seats,
-            "r": self.min_rating,
-            "g": self.organizer_id,
-            "q": self.query,
-        }
-
-
-def build_list_query(
-    *,
-    order_by: str,
-    city: str,
-    tags: Sequence[str],
-    state: State | None,
-    start_time_after: datetime | None,
-    start_time_before: datetime | None,
-    has_available_seats: bool,
-    min_rating: float,
-    organizer_id: str,
-    query: str,
-) -> ListQuery:
-    violations = Violations()
-    order = parse_order_by(order_by)
-    normalized_tags = tuple(sorted(normalize_tags(tags)))
-    violations.check(len(normalized_tags) <= MAX_FILTER_TAGS, "tags", f"at most {MAX_FILTER_TAGS} tags")
-    violations.check(0.0 <= min_rating <= 5.0, "min_rating", "must be between 0 and 5")
-    query_text = " ".join(query.split())
-    violations.check(len(query_text) <= MAX_QUERY, "query", f"must be at most {MAX_QUERY} characters")
-    for name, value in (
-        ("city", city),
-        ("query", query),
-        ("organizer_id", organizer_id),
-        ("tags", "".join(tags)),
-    ):
-        violations.check("\x00" not in value, name, "must not contain NUL characters")
-    if start_time_after is not None and start_time_before is not None:
-        violations.check(
-            start_time_before > start_time_after, "start_time_before", "must be after start_time_after"
-        )
-    violations.raise_if_any()
-    return ListQuery(
-        order=order,
-        city=" ".join(city.split()).lower(),
-        tags=normalized_tags,
-        state=state,
-        start_time_after=start_time_after,
-        start_time_before=start_time_before,
-        has_available_seats=has_available_seats,
-        min_rating=min_rating,
-        organizer_id=organizer_id.strip(),
-        query=query_text,
+def event_has_reservations(event_id: uuid.UUID) -> ServiceError:
+    return failed_precondition(
+        "EVENT_HAS_RESERVATIONS",
+        f"the event has (or had) bookings; {_cancel_instead(event_id)}",
+        resource_name=str(event_id),
     )
 
 
-def sort_key(event: EventRecord, order: Order) -> list[Any]:
-    """The keyset position of `event` in `order` (what a page token carries)."""
-    if order in (Order.START_TIME, Order.START_TIME_DESC):
-        return [event.start_time.isoformat(), str(event.id)]
-    if order is Order.RATING_DESC:
-        return [event.rating_average, str(event.id)]
-    return [event.create_time.isoformat(), str(event.id)]
+def check_deletable(current: EventRecord, *, etag: str, now: datetime, has_reservations: bool) -> None:
+    """Deleting is for mistakes: only within the hour after creating, and never once anyone
+    reserved a seat (even if released since); after that an event is cancelled instead."""
+    if etag and etag != current.etag:
+        raise _etag_mismatch(current, "the event changed since you read it")
+    if now > deletable_until(current.create_time):
+        raise failed_precondition(
+            "DELETE_WINDOW_PASSED",
+            f"an event can only be deleted within an hour of creating it; {_cancel_instead(current.id)}",
+            resource_name=str(current.id),
+        )
+    if has_reservations:
+        raise event_has_reservations(current.id)
 
 
-def parse_sort_key(key: list[Any], order: Order) -> tuple[Any, uuid.UUID]:
-    """A page token's key back into typed values; a tampered token is the client's error."""
-    try:
-        first, second = key
-        event_id = uuid.UUID(second)
-        if order is Order.RATING_DESC:
-            if not isinstance(first, int | float):
-                raise ValueError("rating must be a number")
-            return float(first), event_id
-        moment = datetime.fromisoformat(first)
-        if moment.tzinfo is None:
-            raise ValueError("naive time")
-        return moment, event_id
-    except (ValueError, TypeError):
-        raise bad_field("page_token", "is not a page token this API issued") from None
+def validate_cancel_reason(reason: str) -> str:
+    trimmed = reason.strip()
+    if len(trimmed) > MAX_CANCEL_REASON:
+        raise bad_field("reason", f"must be at most {MAX_CANCEL_REASON} characters")
+    return trimmed
+
+
+def must_cancel(current: EventRecord) -> bool:
+    """Whether cancelling changes anything: cancelling twice is not an error (the event stays as
+    it is); an event that is over cannot be cancelled."""
+    if current.state is State.COMPLETED:
+        raise failed_precondition(
+            "EVENT_NOT_CANCELLABLE",
+            "the event is over and cannot be cancelled",
+            resource_name=str(current.id),
+        )
+    return current.state is State.SCHEDULED
