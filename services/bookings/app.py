@@ -1,45 +1,80 @@
-"""Wiring of the bookings service: what runs in one process."""
+"""Wiring of the bookings service: what runs in one process, each part handed exactly what it needs."""
+
+from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 from seatmesh.bookings.v1 import bookings_pb2_grpc
-from services.bookings import models
-from services.bookings.consumers import EventChanges
-from services.bookings.inventory import EventCache, EventsGateway
-from services.bookings.jobs import Promoter, Reconciler
+from services.bookings.cache import EventFactsCache
+from services.bookings.clients.events import EventsClient
+from services.bookings.consumers import BookingConsumers
+from services.bookings.jobs import DueWaitlists, Promoter, Reconciler
 from services.bookings.saga import Saga
 from services.bookings.servicer import ACCESS, SERVICE, BookingServiceServicer
 from services.bookings.settings import BookingsSettings
+from services.bookings.store import BookingStore, BookingTransaction
 from services.runtime.app import Runtime
-from services.runtime.rawsql import RawPool
+from services.runtime.auth import TokenVerifier
+from services.runtime.bus.envelopes import stream_name
+from services.runtime.clients import TokenSource
 from services.runtime.server import Service
 
 
-async def build(settings: BookingsSettings, **overrides: Any) -> Service:
-    runtime = Runtime.create(settings, "bookings", **overrides)
-    # Single statements off the hot path: the shared pool, without BEGIN/COMMIT (as events does).
-    autocommit = runtime.engine.execution_options(isolation_level="AUTOCOMMIT")
-    hot = RawPool(settings.database_url, size=settings.booking_pool_size)
-    gateway = EventsGateway(runtime.channel_to(settings.events_address), deadline=settings.events_deadline)
-    cache = EventCache(gateway, ttl=settings.event_cache_ttl)
-    saga = Saga(runtime.engine, autocommit, hot, gateway, cache, settings)
-    promoter = Promoter(saga)
-    saga.on_seats_freed = promoter.request
-    reconciler = Reconciler(saga, promoter, settings)
-    changes = EventChanges(cache, releases_due=reconciler.wake, seats_may_be_free=promoter.request)
-    servicer = BookingServiceServicer(saga)
-    service = runtime.service(
+async def build(
+    settings: BookingsSettings,
+    *,
+    verifier: TokenVerifier | None = None,
+    credentials: TokenSource | None = None,
+    events_client: type[EventsClient] = EventsClient,
+) -> Service:
+    """Overrides are for tests: `verifier` and `credentials` to run without a users service,
+    `events_client` for a fault build that wraps the calls to events (tests/support/faults)."""
+    runtime = Runtime.create(settings, "bookings", verifier=verifier, credentials=credentials)
+    store = BookingStore(runtime.database)
+    events = events_client(runtime.channel_to(settings.events_address), deadline=settings.events_deadline)
+    facts = EventFactsCache(events, ttl=settings.event_cache_ttl)
+    due_waitlists = DueWaitlists()
+    saga = Saga(
+        store,
+        events,
+        facts,
+        hold=settings.approval_hold,
+        reconcile_after=settings.reconcile_after,
+        seats_freed=due_waitlists.add,
+    )
+    promoter = Promoter(saga, due_waitlists)
+    reconciler = Reconciler(
+        store,
+        saga,
+        events,
+        seats_may_be_free=due_waitlists.add,
+        interval=settings.reconcile_interval,
+        reconcile_after=settings.reconcile_after,
+    )
+    consumers = BookingConsumers(
+        facts, releases_due=reconciler.releases_due, seats_may_be_free=due_waitlists.add
+    )
+    servicer = BookingServiceServicer(
+        store,
+        saga,
+        facts,
+        runtime.pages,
+        require_email_verification=settings.require_email_verification,
+        events_deadline=settings.events_deadline,
+        reconcile_after=settings.reconcile_after,
+    )
+    events_stream = stream_name(settings.redis_prefix, "events")
+    return runtime.service(
         descriptor=SERVICE,
         register=partial(bookings_pb2_grpc.add_BookingServiceServicer_to_server, servicer),
         access=ACCESS,
         background=[
-            runtime.relay(models.outbox).run,
-            runtime.consumer(sources=["events"], handlers=changes.handlers(), inbox=models.inbox).run,
-            reconciler.run,
+            runtime.relay().run,
+            runtime.consumer(BookingTransaction, sources=["events"], handlers=consumers.handlers()).run,
+            reconciler.run_expiry,
+            reconciler.run_settlement,
+            reconciler.run_sweep,
             promoter.run,
-            partial(cache.follow, runtime.redis, settings.redis_prefix),
+            partial(facts.follow, runtime.redis, events_stream),
         ],
     )
-    service.closers.append(hot.close)
-    return service

@@ -1,24 +1,25 @@
-"""Background work of the bookings service, safe with any number of replicas.
+"""Background work of the bookings service, safe with any number of replicas (on runtime.loops).
 
-- `Reconciler` (every `reconcile_interval`): expires approval requests and waitlist entries that
-  ran out of time; settles every booking whose reservation outcome is unknown and retries every
-  release events has not confirmed (rows are leased with FOR UPDATE SKIP LOCKED); now and then
-  looks for waitlisted events with free seats (e.g. capacity grew).
-- `Promoter`: promotes an event's waitlist as soon as seats of it were released.
+- `Reconciler`: every `interval`, expires approval requests and waitlist entries that ran out of
+  time, and settles every booking whose reservation outcome is unknown and retries every release
+  events has not confirmed (rows are leased with FOR UPDATE SKIP LOCKED; woken at once when
+  releases are due); now and then looks for waitlisted events with free seats (e.g. capacity grew).
+- `Promoter`: promotes an event's waitlist as soon as seats of it were released (`DueWaitlists`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
+from collections.abc import Callable
 
-from services.bookings import messages, store
-from services.bookings.inventory import EventsUnavailable
-from services.bookings.rules import Announce, Booking, State
+from services.bookings import convert
+from services.bookings.clients.events import EventsClient
+from services.bookings.domain import Booking, State
 from services.bookings.saga import Saga
-from services.bookings.settings import BookingsSettings
+from services.bookings.store import BookingStore
+from services.runtime.clients import PeerUnavailable
+from services.runtime.loops import every
 
 log = logging.getLogger(__name__)
 
@@ -27,97 +28,103 @@ CLAIM_BATCH = 100
 CONCURRENCY = 16
 # The longest a failing reservation or release waits before its next try.
 MAX_RETRY_DELAY = 30.0
+# Lapsed bookings ended per transaction.
+EXPIRY_BATCH = 500
+# The promoter looks at its queue this often even when nobody woke it.
+PROMOTER_IDLE = 5.0
 
 
-async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(wake.wait(), timeout=seconds)
-    wake.clear()
+class DueWaitlists:
+    """Events whose waitlist may move up now (seats were released, capacity grew), per process."""
+
+    def __init__(self) -> None:
+        self.wake = asyncio.Event()
+        self._due: set[str] = set()
+
+    def add(self, event_id: str) -> None:
+        self._due.add(event_id)
+        self.wake.set()
+
+    def take(self) -> set[str]:
+        due, self._due = self._due, set()
+        return due
 
 
 class Promoter:
-    """Per process: one event's waitlist at a time, each requested event soon after its request."""
+    """Per process: one event's waitlist at a time, each due event soon after it became due."""
 
-    def __init__(self, saga: Saga, *, busy_retry: float = 0.3) -> None:
+    def __init__(self, saga: Saga, due: DueWaitlists, *, busy_retry: float = 0.3) -> None:
         self.saga = saga
+        self.due = due
         self.busy_retry = busy_retry
-        self._due: set[str] = set()
-        self._wake = asyncio.Event()
-
-    def request(self, event_id: str) -> None:
-        self._due.add(event_id)
-        self._wake.set()
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._due:
-                event_id = self._due.pop()
-                try:
-                    done = await self.saga.promote(event_id)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # The reconciler's sweep comes back to it.
-                    log.exception("waitlist promotion failed", extra={"event_id": event_id})
-                    continue
-                if not done:
-                    # Another replica is promoting this event; look again when it is likely done,
-                    # so seats it did not see freed are not left idle.
-                    loop.call_later(self.busy_retry, self.request, event_id)
+        await every(
+            PROMOTER_IDLE, self.promote_due, what="waitlist promoter", wake=self.due.wake, first_delay=True
+        )
+
+    async def promote_due(self) -> None:
+        for event_id in self.due.take():
+            try:
+                done = await self.saga.promote(event_id)
+            except Exception:
+                # One event's failure does not hold up the others; the reconciler's sweep comes back to it.
+                log.exception("waitlist promotion failed", extra={"event_id": event_id})
+                continue
+            if not done:
+                # Another replica is promoting this event; look again when it is likely done, so
+                # seats it did not see freed are not left idle.
+                asyncio.get_running_loop().call_later(self.busy_retry, self.due.add, event_id)
 
 
 class Reconciler:
-    def __init__(self, saga: Saga, promoter: Promoter, settings: BookingsSettings) -> None:
+    def __init__(
+        self,
+        store: BookingStore,
+        saga: Saga,
+        events: EventsClient,
+        *,
+        seats_may_be_free: Callable[[str], None],
+        interval: float,
+        reconcile_after: float,
+    ) -> None:
+        self.store = store
         self.saga = saga
-        self.promoter = promoter
-        self.settings = settings
-        self.sweep_every = max(5.0, settings.reconcile_interval * 5)
-        self._wake = asyncio.Event()
+        self.events = events
+        self.seats_may_be_free = seats_may_be_free
+        self.interval = interval
+        self.reconcile_after = reconcile_after
+        self.sweep_every = max(5.0, interval * 5)
+        self._releases_due = asyncio.Event()
 
-    def wake(self) -> None:
-        self._wake.set()
+    async def releases_due(self) -> None:
+        """Releases are due now (bookings ended and committed): settle them without waiting for the
+        interval. An after-commit callback (`tx.after_commit(reconciler.releases_due)`)."""
+        self._releases_due.set()
 
-    async def run(self) -> None:
-        last_sweep = 0.0
-        while True:
-            await _sleep_or_wake(self._wake, self.settings.reconcile_interval)
-            for step in (self.expire_lapsed, self.settle_unsettled):
-                try:
-                    await step()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.warning(
-                        "reconciler step failed; retrying", exc_info=True, extra={"step": step.__name__}
-                    )
-            if time.monotonic() - last_sweep > self.sweep_every:
-                last_sweep = time.monotonic()
-                try:
-                    await self.sweep_waitlists()
-                except EventsUnavailable:
-                    pass
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.warning("waitlist sweep failed", exc_info=True)
+    async def run_expiry(self) -> None:
+        await every(self.interval, self.expire_lapsed, what="expiry", first_delay=True)
+
+    async def run_settlement(self) -> None:
+        await every(
+            self.interval, self.settle_unsettled, what="reconciler", wake=self._releases_due, first_delay=True
+        )
+
+    async def run_sweep(self) -> None:
+        await every(self.sweep_every, self.sweep_waitlists, what="waitlist sweep", first_delay=True)
 
     async def expire_lapsed(self) -> int:
         """Unanswered approval requests and waitlist entries of started events -> EXPIRED."""
         total = 0
         while True:
-            async with self.saga.engine.begin() as connection:
-                ended = await store.expire_lapsed(connection, limit=500)
-                await store.publish_all(
-                    connection, [messages.announcement(booking, Announce.EXPIRED) for booking, _ in ended]
-                )
+            async with self.store.transaction() as tx:
+                ended = await tx.expire_lapsed(limit=EXPIRY_BATCH)
+                await tx.publish_all(convert.booking_expired(booking) for booking, _ in ended)
+                if any(previous == State.AWAITING_APPROVAL for _, previous in ended):
+                    # Their seats are to be released now.
+                    tx.after_commit(self.releases_due)
             total += len(ended)
-            if any(previous == State.AWAITING_APPROVAL for _, previous in ended):
-                # Their seats are to be released now.
-                self.wake()
-            if len(ended) < 500:
+            if len(ended) < EXPIRY_BATCH:
                 return total
 
     async def settle_unsettled(self) -> int:
@@ -133,13 +140,9 @@ class Reconciler:
                     await self.saga.reserve(booking)
 
         while True:
-            async with self.saga.autocommit.connect() as connection:
-                due = await store.claim_unsettled(
-                    connection,
-                    limit=CLAIM_BATCH,
-                    base_delay=self.settings.reconcile_after,
-                    max_delay=MAX_RETRY_DELAY,
-                )
+            due = await self.store.claim_unsettled(
+                limit=CLAIM_BATCH, base_delay=self.reconcile_after, max_delay=MAX_RETRY_DELAY
+            )
             if not due:
                 return total
             results = await asyncio.gather(*(finish(booking) for booking in due), return_exceptions=True)
@@ -152,10 +155,14 @@ class Reconciler:
 
     async def sweep_waitlists(self) -> None:
         """Waitlisted events with free seats that no release announced (capacity raised, lost wake-up)."""
-        async with self.saga.autocommit.connect() as connection:
-            event_ids = await store.events_with_waitlist(connection)
+        event_ids = await self.store.events_with_waitlist()
         if not event_ids:
             return
-        for event in await self.saga.gateway.batch_get(event_ids):
-            if event.seats_available > 0:
-                self.promoter.request(event.id)
+        try:
+            free = await self.events.seats_available(event_ids)
+        except PeerUnavailable:
+            # Events is away; the next sweep looks again.
+            return
+        for event_id, seats in free.items():
+            if seats > 0:
+                self.seats_may_be_free(event_id)

@@ -1,4 +1,5 @@
-"""The seat-reservation saga (DESIGN.md, "The booking protocol").
+"""The seat-reservation saga (README, "The booking protocol"): the process manager between a
+booking and the seats events holds for it.
 
 1. The booking is written PENDING (its id is the reservation id) after the rules bookings owns.
 2. events.ReserveSeats(reservation_id = booking id), with a deadline and retries; idempotent, so
@@ -19,40 +20,35 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
-import signal
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-import psycopg
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from services.bookings import messages, models, rules, store
-from services.bookings.inventory import EventCache, EventsGateway, EventsUnavailable
-from services.bookings.rules import (
+from services.bookings import convert, domain
+from services.bookings.cache import EventFactsCache
+from services.bookings.clients.events import EventsClient
+from services.bookings.domain import (
     Announce,
     Booking,
     BookingDraft,
     EventFacts,
+    InTheWay,
     NotBookable,
+    Outcome,
     Reserved,
     Settlement,
     SoldOut,
     State,
     Unknown,
 )
-from services.bookings.settings import BookingsSettings
-from services.runtime.errors import aborted
-from services.runtime.rawsql import RawPool
+from services.bookings.store import BookingStore
+from services.runtime.clients import PeerUnavailable
+from services.runtime.idempotency import request_id_reused
 
 log = logging.getLogger(__name__)
 
-# First key of the advisory lock that lets one process at a time promote an event's waitlist.
-PROMOTION_LOCK = 0x5EA7_0B0C
-
-CRASH_AFTER_RESERVE = "crash_after_reserve"
+# How often CreateBooking writes its booking again when the booking in its way ended meanwhile.
+INSERT_ATTEMPTS = 3
 
 
 def utcnow() -> datetime:
@@ -62,26 +58,24 @@ def utcnow() -> datetime:
 class Saga:
     def __init__(
         self,
-        engine: AsyncEngine,
-        autocommit: AsyncEngine,
-        hot: RawPool,
-        gateway: EventsGateway,
-        cache: EventCache,
-        settings: BookingsSettings,
+        store: BookingStore,
+        events: EventsClient,
+        facts: EventFactsCache,
+        *,
+        hold: timedelta,
+        reconcile_after: float,
+        seats_freed: Callable[[str], None],
     ) -> None:
-        # Transactions (several statements that commit together) use `engine`; other single
-        # statements use `autocommit` (one round trip, no BEGIN/COMMIT); those of the booking hot
-        # path run on `hot`, raw connections in autocommit (see store.py).
-        self.engine = engine
-        self.autocommit = autocommit
-        self.hot = hot
-        self.gateway = gateway
-        self.cache = cache
-        self.settings = settings
-        self.hold = settings.approval_hold
-        self.waitlist = WaitlistJoins(engine)
+        self.store = store
+        self.events = events
+        self.facts = facts
+        # How long a booking may wait for the host's answer.
+        self.hold = hold
+        # How long a PENDING booking waits for this process before the reconciler takes it over.
+        self.reconcile_after = reconcile_after
         # Called with an event id when seats of it may have become free (the waitlist promoter).
-        self.on_seats_freed: Callable[[str], None] = lambda event_id: None
+        self.seats_freed = seats_freed
+        self.waitlist = WaitlistJoins(store)
 
     # -- CreateBooking ----------------------------------------------------------------------------
 
@@ -89,62 +83,46 @@ class Saga:
         self, user_id: str, draft: BookingDraft, event: EventFacts, *, budget: float | None = None
     ) -> Booking:
         """Write, reserve, settle. Raises the ServiceError the client should see, if any."""
-        booking: Booking | None = None
-        for _ in range(3):
-            try:
-                booking = await store.insert_pending(
-                    self.hot,
-                    booking_id=uuid.uuid4(),
-                    user_id=user_id,
-                    draft=draft,
-                    event=event,
-                    reconcile_after=self.settings.reconcile_after,
-                )
-            except psycopg.IntegrityError as error:
-                repeat = await self._explain_refusal(user_id, draft, event, error)
-                if repeat is not None:
-                    return await self.repeat(repeat, draft, budget=budget)
-                # The booking in the way ended meanwhile: try again.
-                continue
-            if booking is None:
-                assert draft.request_id is not None
-                first = await store.find_by_request(self.hot, user_id, draft.request_id)
-                if first is None:
-                    continue
-                return await self.repeat(first, draft, budget=budget)
-            break
-        if booking is None:
-            raise aborted("CONCURRENT_CHANGE", "your bookings changed while this one was made; try again")
-        crash = self.settings.fault == CRASH_AFTER_RESERVE
-        settled, outcome = await self.reserve(booking, budget=budget, crash_after_reserve=crash)
-        return answer(settled, outcome)
-
-    async def _explain_refusal(
-        self, user_id: str, draft: BookingDraft, event: EventFacts, error: psycopg.IntegrityError
-    ) -> Booking | None:
-        """Which rule refused the insert: raises its error, or returns the first booking of a repeat."""
-        name = store.constraint_name(error)
-        if draft.request_id:
-            # A concurrent copy of this very request may be what is in the way.
-            first = await store.find_by_request(self.hot, user_id, draft.request_id)
+        for _ in range(INSERT_ATTEMPTS):
+            written = await self.store.insert_pending(
+                booking_id=uuid.uuid4(),
+                user_id=user_id,
+                draft=draft,
+                event=event,
+                reconcile_after=self.reconcile_after,
+            )
+            if isinstance(written, Booking):
+                settled, outcome = await self.reserve(written, budget=budget)
+                return answer(settled, outcome)
+            first = await self._first_of_request(user_id, draft)
             if first is not None:
-                return first
-        if name not in (models.UQ_ACTIVE_EVENT, models.UQ_ACTIVE_START):
-            raise error
-        blocking = await store.find_active_for_user(
-            self.hot, user_id, event_id=draft.event_id, start_time=event.start_time
+                return await self.repeat(first, draft, budget=budget)
+            if isinstance(written, InTheWay):
+                await self._explain_refusal(user_id, draft, event)
+            # The booking in the way ended meanwhile: try again.
+        raise domain.concurrent_bookings()
+
+    async def _first_of_request(self, user_id: str, draft: BookingDraft) -> Booking | None:
+        """The booking this request made before (a concurrent copy of it may be what is in the way)."""
+        if draft.request_id is None:
+            return None
+        return await self.store.find_by_request(user_id, draft.request_id)
+
+    async def _explain_refusal(self, user_id: str, draft: BookingDraft, event: EventFacts) -> None:
+        """Raise the error of the active booking that refused this one, if it is still there."""
+        blocking = await self.store.find_active_for_user(
+            user_id, event_id=draft.event_id, start_time=event.start_time
         )
         for other in blocking:
             if other.event_id == draft.event_id:
-                raise rules.already_booked(str(other.id))
+                raise domain.already_booked(str(other.id))
         for other in blocking:
-            raise rules.schedule_conflict(str(other.id))
-        return None
+            raise domain.schedule_conflict(str(other.id))
 
     async def repeat(self, first: Booking, draft: BookingDraft, *, budget: float | None) -> Booking:
         """A request_id seen before: the first booking, driven to its outcome if still PENDING."""
-        if not rules.same_draft(first, draft):
-            raise rules.request_id_reused()
+        if not domain.same_draft(first, draft):
+            raise request_id_reused()
         outcome = None
         if first.state == State.PENDING:
             first, outcome = await self.reserve(first, budget=budget)
@@ -152,42 +130,31 @@ class Saga:
 
     # -- reserve and settle -----------------------------------------------------------------------
 
-    async def reserve(
-        self, booking: Booking, *, budget: float | None = None, crash_after_reserve: bool = False
-    ) -> tuple[Booking, rules.Outcome]:
+    async def reserve(self, booking: Booking, *, budget: float | None = None) -> tuple[Booking, Outcome]:
         """Send the booking's (idempotent) reservation and settle it by the answer."""
-        outcome = await self.gateway.reserve(
+        outcome = await self.events.reserve(
             event_id=booking.event_id, seats=booking.seats, reservation_id=str(booking.id), budget=budget
         )
         if isinstance(outcome, Unknown):
             return booking, outcome
-        if crash_after_reserve and isinstance(outcome, Reserved):
-            # Test-only fault injection: die with seats taken and the booking still PENDING.
-            log.warning("fault injection: killing this process after ReserveSeats")
-            os.kill(os.getpid(), signal.SIGKILL)
         if isinstance(outcome, Reserved):
-            self.cache.put(outcome.event)
+            self.facts.put(outcome.event)
         settled = await self.settle(booking, outcome)
         return settled, outcome
 
     async def settle(self, booking: Booking, outcome: Reserved | SoldOut | NotBookable) -> Booking:
-        settlement = rules.settle(booking, outcome, hold=self.hold, now=utcnow())
+        settlement = domain.settle(booking, outcome, hold=self.hold, now=utcnow())
         settled: Booking | None
         if settlement.waitlist:
             settled = await self.waitlist.join(booking, settlement.announce)
         else:
             event = outcome.event if isinstance(outcome, Reserved) else None
-            message = messages.announcement(expected(booking, settlement, event), settlement.announce)
+            message = convert.announcement(expected(booking, settlement, event), settlement.announce)
             assert message is not None
-            try:
-                settled = await store.settle(self.hot, booking.id, settlement, event, message)
-            except psycopg.IntegrityError:
-                # The event moved onto another booking's start time while that booking was being
-                # made; a second attempt sees it and marks this one schedule-exempt.
-                settled = await store.settle(self.hot, booking.id, settlement, event, message)
+            settled = await self.store.settle(booking.id, settlement, event, message)
         if settled is None:
             # Settled by someone else meanwhile (a repeat, the reconciler) or cancelled.
-            current = await store.fetch(self.hot, booking.id)
+            current = await self.store.get(booking.id)
             return current or booking
         return settled
 
@@ -196,15 +163,15 @@ class Saga:
     async def release(self, booking: Booking, *, budget: float | None = None) -> bool:
         """Give the booking's seats back; False when events did not confirm (the reconciler retries)."""
         try:
-            released = await self.gateway.release(str(booking.id), budget=budget)
-        except EventsUnavailable:
+            released = await self.events.release(str(booking.id), budget=budget)
+        except PeerUnavailable:
             log.warning(
                 "release not confirmed; the reconciler retries", extra={"booking_id": str(booking.id)}
             )
             return False
-        await store.mark_released(self.hot, booking.id)
+        await self.store.mark_released(booking.id)
         if released.seats_available > 0:
-            self.on_seats_freed(booking.event_id)
+            self.seats_freed(booking.event_id)
         return True
 
     # -- the waitlist -----------------------------------------------------------------------------
@@ -215,11 +182,8 @@ class Saga:
         One process at a time per event (a transaction-scoped advisory lock, released if this
         process dies), so the order holds across replicas. False when another process holds it.
         """
-        async with self.engine.begin() as lock:
-            taken = await lock.scalar(
-                select(func.pg_try_advisory_xact_lock(PROMOTION_LOCK, func.hashtext(event_id)))
-            )
-            if not taken:
+        async with self.store.transaction() as lock:
+            if not await lock.lock_promotion(event_id):
                 return False
             await self._promote_locked(event_id)
         return True
@@ -227,11 +191,10 @@ class Saga:
     async def _promote_locked(self, event_id: str) -> None:
         seats_available: int | None = None
         while seats_available is None or seats_available > 0:
-            async with self.autocommit.connect() as connection:
-                candidate = await store.next_in_line(connection, event_id, seats_available)
-                if candidate is None:
-                    return
-                pending = await store.begin_promotion(connection, candidate, self.settings.reconcile_after)
+            candidate = await self.store.next_in_line(event_id, seats_available)
+            if candidate is None:
+                return
+            pending = await self.store.begin_promotion(candidate, self.reconcile_after)
             if pending is None:
                 continue
             settled, outcome = await self.reserve(pending)
@@ -256,8 +219,8 @@ class WaitlistJoins:
 
     BATCH = 500
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, store: BookingStore) -> None:
+        self.store = store
         self._queued: dict[str, list[tuple[Booking, Announce, asyncio.Future[Booking | None]]]] = {}
         self._writers: set[asyncio.Task[None]] = set()
 
@@ -284,17 +247,15 @@ class WaitlistJoins:
                 return
             batch, self._queued[event_id] = queue[: self.BATCH], queue[self.BATCH :]
             try:
-                async with self.engine.begin() as connection:
-                    placed = await store.waitlist(
-                        connection, event_id, [booking.id for booking, _, _ in batch]
-                    )
+                async with self.store.transaction() as tx:
+                    placed = await tx.waitlist(event_id, [booking.id for booking, _, _ in batch])
                     by_id = {booking.id: booking for booking in placed}
                     news = [
-                        messages.announcement(by_id[booking.id], announce)
+                        convert.announcement(by_id[booking.id], announce)
                         for booking, announce, _ in batch
                         if booking.id in by_id
                     ]
-                    await store.publish_all(connection, [message for message in news if message is not None])
+                    await tx.publish_all(message for message in news if message is not None)
             except Exception as error:
                 for _, _, future in batch:
                     if not future.done():
@@ -306,7 +267,8 @@ class WaitlistJoins:
 
 
 def expected(booking: Booking, settlement: Settlement, event: EventFacts | None) -> Booking:
-    """The booking as `store.settle` will write it, for the bus event written in the same statement."""
+    """The booking as `BookingStore.settle` will write it, for the bus event written in the same
+    statement."""
     changes: dict[str, object] = {
         "state": settlement.state,
         "hold_expire_time": settlement.hold_expire_time,
@@ -325,12 +287,12 @@ def expected(booking: Booking, settlement: Settlement, event: EventFacts | None)
     return dataclasses.replace(booking, **changes)  # type: ignore[arg-type]
 
 
-def answer(booking: Booking, outcome: rules.Outcome | None) -> Booking:
+def answer(booking: Booking, outcome: Outcome | None) -> Booking:
     """What CreateBooking answers for a booking: itself, or the error of its outcome."""
     if booking.state == State.PENDING:
-        raise rules.events_unavailable(str(booking.id))
+        raise domain.events_unavailable(str(booking.id))
     seats_available = outcome.seats_available if isinstance(outcome, SoldOut) else 0
-    refusal = rules.refusal(booking, seats_available)
+    refusal = domain.refusal(booking, seats_available)
     if refusal is not None:
         raise refusal
     return booking

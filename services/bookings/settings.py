@@ -23,8 +23,5 @@ class BookingsSettings(ServiceSettings):
     # A booking whose reservation outcome is unknown this many seconds is settled by the reconciler
     # (and a release that did not go through is retried after it).
     reconcile_after: float = Field(default=5.0, gt=0, le=3600)
-    # Raw connections for the single statements of the booking hot path (write the PENDING booking,
-    # settle it); each is held only while its statement runs.
-    booking_pool_size: int = Field(default=8, ge=1, le=200)
     # How often the background jobs (reconciler, expiry, waitlist sweep) look for work.
     reconcile_interval: float = Field(default=1.0, gt=0, le=600)

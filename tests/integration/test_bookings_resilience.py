@@ -154,9 +154,11 @@ def users_key(key_dir: Path) -> TokenFactory:
     return TokenFactory(key=plan.signing.key)
 
 
-def start_bookings(env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_bookings(env: dict[str, str], fault: str = "") -> subprocess.Popen[bytes]:
+    """The bookings service as its own process; with `fault`, the test build that injects it."""
+    module = ["tests.support.faults", "bookings", fault] if fault else ["services.bookings"]
     return subprocess.Popen(
-        [sys.executable, "-m", "services.bookings"],
+        [sys.executable, "-m", *module],
         cwd=ROOT,
         env={**os.environ, **env},
         stdin=subprocess.DEVNULL,
@@ -235,7 +237,7 @@ async def crash_then_recover(mesh: Mesh, env: dict[str, str], address: str) -> N
     guest = mesh.user()
     request_id = str(uuid.uuid4())
 
-    async with stopped_at_exit(start_bookings({**env, "SEATMESH_FAULT": "crash_after_reserve"})) as doomed:
+    async with stopped_at_exit(start_bookings(env, fault="crash_after_reserve")) as doomed:
         await wait_serving(address, 30)
         error = await refused(mesh.book(guest, event.id, seats=3, request_id=request_id))
         assert error.code() == grpc.StatusCode.UNAVAILABLE

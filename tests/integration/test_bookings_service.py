@@ -18,12 +18,13 @@ import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from seatmesh.bookings.v1 import bookings_pb2, bookings_pb2_grpc
+from seatmesh.bus.v1 import envelope_pb2
 from seatmesh.events.v1 import events_pb2, events_pb2_grpc
 from services.runtime.auth import Role
-from services.runtime.db import create_engine
+from services.runtime.bus.envelopes import unpack
+from services.runtime.database import Database
 from services.runtime.errors import error_metadata, error_reason
 from tests.support.engines import Engines
 from tests.support.services import serve_service
@@ -70,8 +71,8 @@ class Mesh:
     tokens: TokenFactory
     events_stub: events_pb2_grpc.EventServiceStub
     bookings_stub: bookings_pb2_grpc.BookingServiceStub
-    events_db: AsyncEngine
-    bookings_db: AsyncEngine
+    events_db: Database
+    bookings_db: Database
 
     def user(self, role: Role = Role.PARTICIPANT, *, verified: bool = True) -> User:
         subject = str(uuid.uuid4())
@@ -127,43 +128,37 @@ class Mesh:
         )
 
     async def state(self, booking_id: str) -> int:
-        async with self.bookings_db.connect() as connection:
-            value = await connection.scalar(
-                text("SELECT state FROM bookings WHERE id = :id"), {"id": uuid.UUID(booking_id)}
-            )
+        value = await self.bookings_db.scalar(
+            text("SELECT state FROM bookings WHERE id = :id"), id=uuid.UUID(booking_id)
+        )
         return Booking.State.Value(value)
 
     async def seats_taken(self, event_id: str) -> tuple[int, int]:
-        async with self.events_db.connect() as connection:
-            row = (
-                await connection.execute(
-                    text("SELECT seats_taken, capacity FROM events WHERE id = :id"),
-                    {"id": uuid.UUID(event_id)},
-                )
-            ).one()
+        row = await self.events_db.row(
+            text("SELECT seats_taken, capacity FROM events WHERE id = :id"), id=uuid.UUID(event_id)
+        )
+        assert row is not None
         return row.seats_taken, row.capacity
 
     async def held(self, event_id: str) -> int:
-        async with self.bookings_db.connect() as connection:
-            return int(
-                await connection.scalar(
-                    text(
-                        "SELECT coalesce(sum(seats), 0) FROM bookings WHERE event_id = :id "
-                        "AND state IN ('CONFIRMED', 'AWAITING_APPROVAL')"
-                    ),
-                    {"id": event_id},
-                )
+        return int(
+            await self.bookings_db.scalar(
+                text(
+                    "SELECT coalesce(sum(seats), 0) FROM bookings WHERE event_id = :id "
+                    "AND state IN ('CONFIRMED', 'AWAITING_APPROVAL')"
+                ),
+                id=event_id,
             )
+        )
 
     async def settled(self, event_id: str) -> bool:
-        async with self.bookings_db.connect() as connection:
-            unsettled = await connection.scalar(
-                text(
-                    "SELECT count(*) FROM bookings WHERE event_id = :id "
-                    "AND (state = 'PENDING' OR release_pending)"
-                ),
-                {"id": event_id},
-            )
+        unsettled = await self.bookings_db.scalar(
+            text(
+                "SELECT count(*) FROM bookings WHERE event_id = :id "
+                "AND (state = 'PENDING' OR release_pending)"
+            ),
+            id=event_id,
+        )
         return unsettled == 0
 
     async def assert_invariant(self, event_id: str) -> None:
@@ -181,13 +176,9 @@ class Mesh:
 
     async def bus_types(self, booking_id: str) -> list[str]:
         """Types of the bus events bookings wrote about one booking, in order."""
-        from seatmesh.bus.v1 import envelope_pb2
-        from services.runtime.bus import unpack
-
-        async with self.bookings_db.connect() as connection:
-            rows = (await connection.execute(text("SELECT envelope FROM outbox ORDER BY id"))).scalars().all()
+        rows = await self.bookings_db.rows(text("SELECT envelope FROM outbox ORDER BY id"))
         found = []
-        for raw in rows:
+        for (raw,) in rows:
             envelope = envelope_pb2.Envelope.FromString(raw)
             message = unpack(envelope)
             inner = (
@@ -211,8 +202,10 @@ async def mesh_clients(
 ) -> AsyncIterator[Mesh]:
     events_channel = grpc.aio.insecure_channel(events_address)
     bookings_channel = grpc.aio.insecure_channel(bookings_address)
-    events_db = create_engine(events_database, pool_size=2)
-    bookings_db = create_engine(bookings_database, pool_size=2)
+    events_db = Database(events_database, source="tests", pool_size=2)
+    bookings_db = Database(bookings_database, source="tests", pool_size=2)
+    await events_db.open()
+    await bookings_db.open()
     try:
         yield Mesh(
             tokens=tokens,
@@ -224,8 +217,8 @@ async def mesh_clients(
     finally:
         await events_channel.close()
         await bookings_channel.close()
-        await events_db.dispose()
-        await bookings_db.dispose()
+        await events_db.close()
+        await bookings_db.close()
 
 
 @contextlib.asynccontextmanager
@@ -466,7 +459,7 @@ async def test_approval_holds_seats_until_the_host_approves_or_rejects(mesh: Mes
 
     pending = await mesh.bookings_stub.ListBookings(
         bookings_pb2.ListBookingsRequest(
-            **{"as": bookings_pb2.ListBookingsRequest.HOST}, state=Booking.AWAITING_APPROVAL
+            perspective=bookings_pb2.ListBookingsRequest.HOST, state=Booking.AWAITING_APPROVAL
         ),
         metadata=host.auth,
     )
@@ -608,7 +601,7 @@ async def test_lists_as_guest_and_host_with_filters_walk_every_page_once(mesh: M
     confirmed = await walk(guest, state=Booking.CONFIRMED)
     assert len(confirmed) == 6
     assert [booking.id for booking in await walk(guest, event_id=events[3].id)] == [made[3].id]
-    hosted = await walk(host, **{"as": bookings_pb2.ListBookingsRequest.HOST})
+    hosted = await walk(host, perspective=bookings_pb2.ListBookingsRequest.HOST)
     assert {booking.id for booking in made} <= {booking.id for booking in hosted}
     assert await walk(mesh.user()) == []
     upcoming = await walk(guest, upcoming_only=True)

@@ -1,4 +1,4 @@
-from services.bookings.models import metadata
+from services.bookings.tables import metadata
 from services.runtime.migrations import run_migrations_online
 
 run_migrations_online(metadata)

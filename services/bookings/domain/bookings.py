@@ -1,9 +1,5 @@
-"""The rules of booking, as plain functions without I/O.
-
-They decide *whether* (may this user book, see, cancel, approve, review) and *what next* (which
-state a reservation outcome settles a booking in, which bus event says so). The servicer asks them;
-the store keeps what they decide. Each refusal carries its own stable ErrorInfo.reason.
-"""
+"""Bookings: what a booking is, what events answers about seats, and the rules of booking (create,
+settle, see, cancel, approve, reject)."""
 
 from __future__ import annotations
 
@@ -16,6 +12,7 @@ from services.runtime.auth import Principal
 from services.runtime.errors import (
     ServiceError,
     Violations,
+    aborted,
     already_exists,
     bad_field,
     failed_precondition,
@@ -26,7 +23,6 @@ from services.runtime.errors import (
 
 MAX_REQUEST_ID_LENGTH = 128
 MAX_REASON_LENGTH = 500
-MAX_COMMENT_LENGTH = 2000
 
 
 class State(enum.StrEnum):
@@ -41,8 +37,6 @@ class State(enum.StrEnum):
 
 # A booking in one of these counts for the uniqueness rules (one per event, one per start time).
 ACTIVE_STATES = frozenset({State.PENDING, State.CONFIRMED, State.AWAITING_APPROVAL, State.WAITLISTED})
-# Seats are taken at events for these (the invariant: seats_taken == their sum, per event).
-HOLDING_STATES = frozenset({State.CONFIRMED, State.AWAITING_APPROVAL})
 # A reservation may exist at events: leaving these states must release it.
 MAY_HOLD_STATES = frozenset({State.PENDING, State.CONFIRMED, State.AWAITING_APPROVAL})
 
@@ -131,6 +125,7 @@ class Booking:
 
 
 # -- reservation outcomes (what events answered to ReserveSeats) ---------------------------------
+# One small type per kind of answer (alike in shape), so the saga and the rules match on the type.
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +152,14 @@ class Unknown:
 
 
 Outcome = Reserved | SoldOut | NotBookable | Unknown
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """What events answered to ReleaseSeats."""
+
+    seats_released: int
+    seats_available: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,12 +262,18 @@ def same_draft(booking: Booking, draft: BookingDraft) -> bool:
     )
 
 
-def request_id_reused() -> ServiceError:
-    return bad_field(
-        "request_id",
-        "was already used for a different booking; use a new request id",
-        reason="REQUEST_ID_REUSED",
-    )
+@dataclass(frozen=True, slots=True)
+class InTheWay:
+    """An active booking of the guest refused a new one: of the same event, or at the same start
+    time (unique indexes, so the rules hold under races). The saga looks up which, to name it."""
+
+
+def concurrent_bookings() -> ServiceError:
+    return aborted("CONCURRENT_CHANGE", "your bookings changed while this one was made; try again")
+
+
+def concurrent_change() -> ServiceError:
+    return aborted("CONCURRENT_CHANGE", "the booking changed while this request was handled; try again")
 
 
 def event_not_bookable(event_id: str) -> ServiceError:
@@ -341,6 +350,15 @@ def booking_not_found(booking_id: str) -> ServiceError:
     return not_found("booking", booking_id)
 
 
+def parse_booking_id(value: str) -> uuid.UUID:
+    """Unlike other ids (errors.parse_uuid), a malformed booking id is NOT_FOUND: not an id we could
+    have issued, so no such booking."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise booking_not_found(value) from None
+
+
 def visible(booking: Booking | None, principal: Principal, booking_id: str) -> Booking:
     if booking is None or not can_see(booking, principal):
         raise booking_not_found(booking_id)
@@ -409,52 +427,3 @@ def validate_reason(reason: str, field_path: str = "reason") -> str:
     if len(reason) > MAX_REASON_LENGTH:
         raise bad_field(field_path, f"must be at most {MAX_REASON_LENGTH} characters")
     return reason
-
-
-# -- reviews ------------------------------------------------------------------------------------
-
-
-def validate_review(event_rating: int, host_rating: int, comment: str) -> str:
-    problems = Violations()
-    problems.check(1 <= event_rating <= 5, "event_rating", "must be between 1 and 5")
-    problems.check(1 <= host_rating <= 5, "host_rating", "must be between 1 and 5")
-    problems.check(
-        len(comment) <= MAX_COMMENT_LENGTH, "comment", f"must be at most {MAX_COMMENT_LENGTH} characters"
-    )
-    problems.raise_if_any()
-    return comment.strip()
-
-
-def validate_guest_rating(rating: int) -> None:
-    if not 1 <= rating <= 5:
-        raise bad_field("rating", "must be between 1 and 5")
-
-
-def require_guest(booking: Booking, principal: Principal) -> None:
-    if principal.user_id == booking.user_id:
-        return
-    if principal.user_id == booking.host_id or principal.is_admin:
-        raise permission_denied("only the guest of this booking can review it", reason="NOT_GUEST")
-    raise booking_not_found(str(booking.id))
-
-
-def require_rating_host(booking: Booking, principal: Principal) -> None:
-    if principal.user_id == booking.host_id:
-        return
-    if principal.user_id == booking.user_id or principal.is_admin:
-        raise permission_denied("only the event's host can rate its guests", reason="NOT_HOST")
-    raise booking_not_found(str(booking.id))
-
-
-def check_attended(booking: Booking, event_completed: bool) -> None:
-    """Reviews and ratings are for confirmed bookings of events that took place."""
-    if booking.state != State.CONFIRMED:
-        raise failed_precondition(
-            "NOT_ATTENDED",
-            "only a confirmed booking of an event that took place can be reviewed",
-            resource_name=str(booking.id),
-        )
-    if not event_completed:
-        raise failed_precondition(
-            "EVENT_NOT_COMPLETED", "reviews open once the event is over", resource_name=booking.event_id
-        )

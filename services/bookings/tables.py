@@ -1,4 +1,5 @@
-"""Tables of the bookings database (SQLAlchemy Core).
+"""Tables of the bookings database (SQLAlchemy Core), the same as the migrations build them
+(tests/integration/test_migrations.py compares the two).
 
 The rules that must never break live here as constraints, not in Python: one active booking per
 user and event, no two active bookings of one user at the same start time (partial unique
@@ -43,7 +44,7 @@ STATES = (
 # A user holds (or waits for) a place only through these; the uniqueness rules cover only them.
 ACTIVE_SQL = "state IN ('PENDING', 'CONFIRMED', 'AWAITING_APPROVAL', 'WAITLISTED')"
 
-# Names the store maps to friendly errors when PostgreSQL refuses an insert.
+# Names the store maps to the rule that refused an insert (domain.InTheWay).
 UQ_REQUEST = "uq_bookings_user_request"
 UQ_ACTIVE_EVENT = "uq_bookings_active_user_event"
 UQ_ACTIVE_START = "uq_bookings_active_user_start"
@@ -155,7 +156,8 @@ reviews = Table(
     CheckConstraint("char_length(comment) <= 2000", name="comment_length"),
 )
 
-# One rating of the guest per booking, by the host.
+# One rating of the guest per booking, by the host. Shaped like `reviews` on purpose (keyed by the
+# booking, its parties copied) but a table of its own: the host's record, not the guest's.
 guest_ratings = Table(
     "guest_ratings",
     metadata,

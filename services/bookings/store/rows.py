@@ -1,0 +1,153 @@
+"""What every statement of the store shares: the columns a booking is read with (its waitlist
+position computed in SQL), states written as SQL literals, the SET clauses that copy an event onto
+its bookings, and rows turned into domain types.
+
+States are written as SQL literals, never as parameters, so PostgreSQL matches them against the
+partial indexes even with prepared (generic) plans.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Float,
+    Interval,
+    Text,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+
+from services.bookings import tables
+from services.bookings.domain import ACTIVE_STATES, MAY_HOLD_STATES, Booking, EventFacts, State
+
+bookings = tables.bookings
+c = bookings.c
+peer = bookings.alias("peer")
+
+ACTIVE = sorted(ACTIVE_STATES)
+MAY_HOLD = sorted(MAY_HOLD_STATES)
+
+
+def state_is(column: ColumnElement[Any], *states: State) -> ColumnElement[bool]:
+    literals = [literal_column(f"'{state.value}'", Text) for state in states]
+    return column == literals[0] if len(literals) == 1 else column.in_(literals)
+
+
+def state_value(state: State) -> ColumnElement[str]:
+    return literal_column(f"'{state.value}'", Text)
+
+
+def seconds(name: str) -> ColumnElement[Any]:
+    """A bound number of seconds as an interval."""
+    return bindparam(name, type_=Float) * literal_column("interval '1 second'", Interval)
+
+
+def after(delay: float) -> ColumnElement[Any]:
+    """now() plus a delay known when the statement is built."""
+    return func.now() + func.make_interval(0, 0, 0, 0, 0, 0, float(delay))
+
+
+# 1 is next in line. Counting those strictly ahead (plus one) is right both in a SELECT and in the
+# RETURNING of the UPDATE that put the booking in line (whose snapshot does not see it there yet).
+_position = case(
+    (
+        state_is(c.state, State.WAITLISTED),
+        select(func.count())
+        .select_from(peer)
+        .where(
+            peer.c.event_id == c.event_id,
+            state_is(peer.c.state, State.WAITLISTED),
+            peer.c.waitlist_seq < c.waitlist_seq,
+        )
+        .correlate(bookings)
+        .scalar_subquery()
+        + 1,
+    ),
+    else_=0,
+).label("waitlist_position")
+
+_FIELDS = [field.name for field in dataclasses.fields(Booking) if field.name != "waitlist_position"]
+# Booking's fields in their order, the waitlist position last.
+COLUMNS: list[Any] = [*(c[name] for name in _FIELDS), _position]
+_STATE_AT = _FIELDS.index("state")
+
+
+def booking(row: Sequence[Any]) -> Booking:
+    """A row that starts with COLUMNS (more columns after them are left out)."""
+    values = list(row[: len(COLUMNS)])
+    values[_STATE_AT] = State(values[_STATE_AT])
+    return Booking(*values)
+
+
+def first_booking(rows: Sequence[Sequence[Any]]) -> Booking | None:
+    return booking(rows[0]) if rows else None
+
+
+def transition(current: Booking, values: dict[str, Any]) -> Any:
+    """UPDATE a booking that is still in the state the caller saw, returning it (no row when it
+    changed meanwhile): two actors racing on one booking cannot both win; the loser re-reads."""
+    return (
+        update(bookings)
+        .where(c.id == current.id, state_is(c.state, current.state))
+        .values(**values, update_time=func.now())
+        .returning(*COLUMNS)
+    )
+
+
+def event_copy() -> dict[str, Any]:
+    """SET clauses that refresh a booking's copy of its event from bound parameters (e_*).
+
+    A copy newer than the one given (a later EventUpdated got here first) stays as it is. When the
+    event moved onto the start time of another active booking of the same guest, the booking
+    becomes `schedule_exempt` (see `BookingTransaction.apply_event_update`).
+    """
+    start = bindparam("e_start", type_=DateTime(timezone=True))
+    updated = bindparam("e_updated", type_=DateTime(timezone=True))
+    moved_into_conflict = exists(
+        select(1)
+        .select_from(peer)
+        .where(
+            peer.c.user_id == c.user_id,
+            peer.c.id != c.id,
+            peer.c.event_start_time == start,
+            state_is(peer.c.state, *ACTIVE),
+            peer.c.schedule_exempt == false(),
+        )
+    )
+    newer = or_(updated.is_(None), c.event_updated_at.is_(None), c.event_updated_at <= updated)
+    values: dict[str, Any] = {
+        "event_title": bindparam("e_title", type_=Text),
+        "event_start_time": start,
+        "event_end_time": bindparam("e_end", type_=DateTime(timezone=True)),
+        "event_time_zone": bindparam("e_time_zone", type_=Text),
+        "event_city": bindparam("e_city", type_=Text),
+        "event_venue": bindparam("e_venue", type_=Text),
+        "schedule_exempt": case((c.event_start_time == start, c.schedule_exempt), else_=moved_into_conflict),
+    }
+    copied: dict[str, Any] = {name: case((newer, value), else_=c[name]) for name, value in values.items()}
+    copied["event_updated_at"] = func.greatest(c.event_updated_at, updated)
+    return copied
+
+
+def event_params(event: EventFacts) -> dict[str, Any]:
+    return {
+        "e_title": event.title,
+        "e_start": event.start_time,
+        "e_end": event.end_time,
+        "e_time_zone": event.time_zone,
+        "e_city": event.city,
+        "e_venue": event.venue,
+        "e_updated": event.update_time,
+    }

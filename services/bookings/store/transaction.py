@@ -1,0 +1,305 @@
+"""`BookingTransaction`: the unit of work of the bookings service, with its writes.
+
+Every state change is one conditional UPDATE (`WHERE state = <what the caller saw>`), so two
+actors racing on one booking cannot both win; the loser re-reads. A change and its bus event
+commit together: the caller adds the event with `tx.publish(...)` in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Text,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    null,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from services.bookings import tables
+from services.bookings.domain import MAY_HOLD_STATES, Actor, Booking, EventFacts, GuestRating, Review, State
+from services.bookings.store.rows import (
+    ACTIVE,
+    COLUMNS,
+    MAY_HOLD,
+    after,
+    booking,
+    bookings,
+    c,
+    event_copy,
+    event_params,
+    first_booking,
+    state_is,
+    state_value,
+    transition,
+)
+from services.runtime.database import Row, Statement, Transaction
+
+# First key of the advisory lock under which one event's waitlist places are handed out.
+WAITLIST_LOCK = 0x5EA7_0B0D
+# First key of the advisory lock that lets one process at a time promote an event's waitlist.
+PROMOTION_LOCK = 0x5EA7_0B0C
+
+GET = Statement.of(select(*COLUMNS).where(c.id == bindparam("p_id", type_=Uuid)))
+
+# -- the waitlist -------------------------------------------------------------------------------
+
+WAITLIST_LOCK_STATEMENT = Statement.of(
+    select(func.pg_advisory_xact_lock(WAITLIST_LOCK, func.hashtext(bindparam("w_event_id", type_=Text))))
+)
+PROMOTION_LOCK_STATEMENT = Statement.of(
+    select(func.pg_try_advisory_xact_lock(PROMOTION_LOCK, func.hashtext(bindparam("w_event_id", type_=Text))))
+)
+_ids = bindparam("w_ids", type_=ARRAY(Uuid))
+WAITLIST = Statement.of(
+    update(bookings)
+    .where(c.id == func.any(_ids), state_is(c.state, State.PENDING))
+    .values(
+        state=state_value(State.WAITLISTED),
+        waitlist_seq=func.coalesce(c.waitlist_seq, tables.waitlist_sequence.next_value()),
+        hold_expire_time=null(),
+        reject_cause=null(),
+        retry_at=null(),
+        update_time=func.now(),
+    )
+    .returning(c.id)
+)
+GET_MANY = Statement.of(select(*COLUMNS).where(c.id == func.any(_ids)))
+
+
+# -- ends of many bookings at once --------------------------------------------------------------
+
+
+def _end_many(chosen: Any, values: dict[str, Any]) -> Any:
+    """UPDATE the rows `chosen` selects (id, previous_state), returning each with its previous state."""
+    previous = chosen.subquery("previous")
+    return (
+        update(bookings)
+        .where(c.id == previous.c.id)
+        .values(**values, update_time=func.now())
+        .returning(*COLUMNS, previous.c.previous_state)
+    )
+
+
+def _lapsed(condition: ColumnElement[bool]) -> Any:
+    return (
+        select(c.id, c.state.label("previous_state"))
+        .where(condition)
+        .limit(bindparam("x_limit", type_=Integer))
+        .with_for_update(skip_locked=True)
+    )
+
+
+_EXPIRED = {"state": state_value(State.EXPIRED)}
+# Approval requests nobody answered in time (the hold ran out, or the event started).
+EXPIRE_APPROVALS = Statement.of(
+    _end_many(
+        _lapsed(
+            and_(
+                state_is(c.state, State.AWAITING_APPROVAL),
+                or_(c.hold_expire_time <= func.now(), c.event_start_time <= func.now()),
+            )
+        ),
+        {**_EXPIRED, "release_pending": true(), "retry_at": func.now()},
+    )
+)
+# Waitlist entries of events that started.
+EXPIRE_WAITLIST = Statement.of(
+    _end_many(_lapsed(and_(state_is(c.state, State.WAITLISTED), c.event_start_time <= func.now())), _EXPIRED)
+)
+
+
+def _with_previous_state(rows: Sequence[Row]) -> list[tuple[Booking, State]]:
+    return [(booking(row), State(row.previous_state)) for row in rows]
+
+
+# -- what the bus tells about events ------------------------------------------------------------
+
+APPLY_EVENT_UPDATE = Statement.of(
+    update(bookings)
+    .where(c.event_id == bindparam("e_id", type_=Text))
+    .values(**event_copy(), update_time=func.now())
+)
+MARK_COMPLETED = Statement.of(
+    pg_insert(tables.completed_events)
+    .values(event_id=bindparam("p_event_id", type_=Text))
+    .on_conflict_do_nothing()
+)
+IS_COMPLETED = Statement.of(
+    select(exists().where(tables.completed_events.c.event_id == bindparam("p_event_id", type_=Text)))
+)
+
+# -- reviews ------------------------------------------------------------------------------------
+
+_booking_facts = {
+    "booking_id": bindparam("p_booking_id", type_=Uuid),
+    "event_id": bindparam("p_event_id", type_=Text),
+    "guest_id": bindparam("p_guest_id", type_=Text),
+    "host_id": bindparam("p_host_id", type_=Text),
+}
+INSERT_REVIEW = Statement.of(
+    pg_insert(tables.reviews)
+    .values(
+        **_booking_facts,
+        event_rating=bindparam("p_event_rating", type_=Integer),
+        host_rating=bindparam("p_host_rating", type_=Integer),
+        comment=bindparam("p_comment", type_=Text),
+    )
+    .on_conflict_do_nothing(index_elements=["booking_id"])
+    .returning(*tables.reviews.c)
+)
+INSERT_GUEST_RATING = Statement.of(
+    pg_insert(tables.guest_ratings)
+    .values(**_booking_facts, rating=bindparam("p_rating", type_=Integer))
+    .on_conflict_do_nothing(index_elements=["booking_id"])
+    .returning(*tables.guest_ratings.c)
+)
+
+
+def _facts_of(reviewed: Booking) -> dict[str, Any]:
+    return {
+        "p_booking_id": reviewed.id,
+        "p_event_id": reviewed.event_id,
+        "p_guest_id": reviewed.user_id,
+        "p_host_id": reviewed.host_id,
+    }
+
+
+class BookingTransaction(Transaction):
+    async def get(self, booking_id: uuid.UUID) -> Booking | None:
+        """The booking, read in this transaction."""
+        return first_booking(await self.rows(GET, p_id=booking_id))
+
+    # -- the waitlist -----------------------------------------------------------------------------
+
+    async def waitlist(self, event_id: str, booking_ids: Sequence[uuid.UUID]) -> list[Booking]:
+        """Put PENDING bookings of one event in its waitlist; returns those it put there.
+
+        Joins of one event's waitlist take turns (a transaction-scoped advisory lock) and the
+        positions are read after the places were handed out, so the position each booking is told
+        is exact when told. A booking that had a place (a promotion that did not fit) keeps it.
+        """
+        await self.execute(WAITLIST_LOCK_STATEMENT, w_event_id=event_id)
+        placed = [row.id for row in await self.rows(WAITLIST, w_ids=list(booking_ids))]
+        if not placed:
+            return []
+        return [booking(row) for row in await self.rows(GET_MANY, w_ids=placed)]
+
+    async def lock_promotion(self, event_id: str) -> bool:
+        """Whether this transaction now promotes the event's waitlist (False: another process does).
+
+        One process at a time per event, so the order holds across replicas; the lock ends with the
+        transaction, and with the process if it dies."""
+        return bool(await self.scalar(PROMOTION_LOCK_STATEMENT, w_event_id=event_id))
+
+    # -- changes by people: cancel, approve, reject -----------------------------------------------
+
+    async def cancel(
+        self, current: Booking, actor: Actor, reason: str, reconcile_after: float
+    ) -> Booking | None:
+        """CANCELLED, with its seats to release if it may hold some; None when it changed meanwhile."""
+        may_hold = current.state in MAY_HOLD_STATES
+        values = {
+            "state": State.CANCELLED.value,
+            "cancelled_by": actor.value,
+            "end_reason": reason,
+            "release_pending": may_hold,
+            # The canceller releases at once; the reconciler only if that did not go through.
+            "retry_at": after(reconcile_after) if may_hold else None,
+        }
+        return first_booking(await self.rows(transition(current, values)))
+
+    async def reject(self, current: Booking, reason: str, reconcile_after: float) -> Booking | None:
+        values = {
+            "state": State.REJECTED.value,
+            "reject_cause": "HOST_REJECTED",
+            "end_reason": reason,
+            "release_pending": True,
+            "retry_at": after(reconcile_after),
+        }
+        return first_booking(await self.rows(transition(current, values)))
+
+    async def approve(self, current: Booking) -> Booking | None:
+        values = {"state": State.CONFIRMED.value, "hold_expire_time": None}
+        return first_booking(await self.rows(transition(current, values)))
+
+    # -- expiry and cancelled events --------------------------------------------------------------
+
+    async def expire_lapsed(self, *, limit: int) -> list[tuple[Booking, State]]:
+        """Unanswered approval requests and waitlist entries of started events -> EXPIRED."""
+        ended = []
+        for statement in (EXPIRE_APPROVALS, EXPIRE_WAITLIST):
+            ended.extend(_with_previous_state(await self.rows(statement, x_limit=limit)))
+        return ended
+
+    async def cancel_event_bookings(self, event_id: str, reason: str) -> list[tuple[Booking, State]]:
+        chosen = (
+            select(c.id, c.state.label("previous_state"))
+            .where(c.event_id == event_id, state_is(c.state, *ACTIVE))
+            .with_for_update()
+        )
+        may_hold = state_is(c.state, *MAY_HOLD)
+        statement = _end_many(
+            chosen,
+            {
+                "state": State.CANCELLED.value,
+                "cancelled_by": Actor.EVENT_CANCELLED.value,
+                "end_reason": reason,
+                # Nobody else releases these: the reconciler does at once.
+                "release_pending": may_hold,
+                "retry_at": case((may_hold, func.now()), else_=None),
+            },
+        )
+        return _with_previous_state(await self.rows(statement))
+
+    # -- what the bus tells about events ----------------------------------------------------------
+
+    async def apply_event_update(self, event: EventFacts) -> None:
+        """Copy an event's new title, times, zone and place onto its bookings.
+
+        Moving an event can put it on the start time of another active booking of the same guest.
+        Neither booking is the guest's fault, so neither is cancelled: the moved one is marked
+        `schedule_exempt` (out of the schedule index; the guest hears of the move and chooses), and
+        loses the mark if the event moves again to a free time.
+        """
+        await self.execute(APPLY_EVENT_UPDATE, e_id=event.id, **event_params(event))
+
+    async def mark_completed(self, event_id: str) -> None:
+        await self.execute(MARK_COMPLETED, p_event_id=event_id)
+
+    async def is_completed(self, event_id: str) -> bool:
+        return bool(await self.scalar(IS_COMPLETED, p_event_id=event_id))
+
+    # -- reviews ----------------------------------------------------------------------------------
+
+    async def insert_review(
+        self, reviewed: Booking, event_rating: int, host_rating: int, comment: str
+    ) -> Review | None:
+        """The review, or None when this booking was reviewed before."""
+        row = await self.row(
+            INSERT_REVIEW,
+            **_facts_of(reviewed),
+            p_event_rating=event_rating,
+            p_host_rating=host_rating,
+            p_comment=comment,
+        )
+        return None if row is None else Review(**row._asdict())
+
+    async def insert_guest_rating(self, rated: Booking, rating: int) -> GuestRating | None:
+        """The rating, or None when this booking's guest was rated before."""
+        row = await self.row(INSERT_GUEST_RATING, **_facts_of(rated), p_rating=rating)
+        return None if row is None else GuestRating(**row._asdict())
