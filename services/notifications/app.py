@@ -1,72 +1,87 @@
-"""Wiring of the notifications service: what runs in one process.
+"""Wiring of the notifications service: what runs in one process, and who gets what.
 
 Besides the RPCs: the bus consumer (users, events, bookings -> messages, in-app rows, deliveries,
 projections, reminder schedule), the live feed (LISTEN for WatchNotifications and to wake the
-worker), the delivery worker (email, SMS) and the reminder scheduler. All are safe with replicas.
+delivery worker), the delivery worker (email, SMS) and the reminder scheduler. All are safe with
+replicas.
 """
+
+from __future__ import annotations
 
 from datetime import timedelta
 from functools import partial
-from typing import Any
 
-from seatmesh.events.v1 import events_pb2_grpc
 from seatmesh.notifications.v1 import notifications_pb2_grpc
-from services.notifications import models
+from services.notifications.clients.events import EventsClient
+from services.notifications.clients.users import UsersClient
+from services.notifications.consumers import NotificationConsumers
 from services.notifications.content import Links
+from services.notifications.dead_letters import DeadLetterLog
 from services.notifications.delivery import DeliveryWorker
-from services.notifications.directory import UserDirectory
-from services.notifications.handlers import Triggers
+from services.notifications.domain.rules import ReminderOffsets
+from services.notifications.jobs import ReminderScheduler
 from services.notifications.live import LiveFeed
 from services.notifications.mailer import EmailRenderer, SmtpMailer
-from services.notifications.reminders import ReminderScheduler
-from services.notifications.rules import ReminderOffsets
 from services.notifications.servicer import ACCESS, SERVICE, NotificationServiceServicer
 from services.notifications.settings import NotificationsSettings
 from services.notifications.sms import sms_provider
+from services.notifications.store import NotificationStore, NotificationTransaction
 from services.runtime.app import Runtime
+from services.runtime.auth import TokenVerifier
+from services.runtime.clients import TokenSource
 from services.runtime.server import Service
 
 
-async def build(settings: NotificationsSettings, **overrides: Any) -> Service:
-    runtime = Runtime.create(settings, "notifications", **overrides)
+async def build(
+    settings: NotificationsSettings,
+    *,
+    verifier: TokenVerifier | None = None,
+    credentials: TokenSource | None = None,
+    mailer: SmtpMailer | None = None,
+) -> Service:
+    """`verifier` and `credentials` stand in for the users service in tests; `mailer` is replaced
+    by fault builds (tests/support/faults/notifications.py)."""
+    runtime = Runtime.create(settings, "notifications", verifier=verifier, credentials=credentials)
+    store = NotificationStore(runtime.database)
     links = Links(settings.public_url)
     offsets = ReminderOffsets(
         before_24h=timedelta(seconds=settings.reminder_24h_offset),
         before_1h=timedelta(seconds=settings.reminder_1h_offset),
     )
-    feed = LiveFeed(settings.database_url)
+    feed = LiveFeed(runtime.database)
+    consumers = NotificationConsumers(links=links, offsets=offsets)
     consumer = runtime.consumer(
+        NotificationTransaction,
         sources=["users", "events", "bookings"],
-        handlers=Triggers(links=links, offsets=offsets).handlers(),
-        inbox=models.inbox,
+        handlers=consumers.handlers(),
         max_attempts=settings.bus_max_attempts,
     )
     sms = sms_provider(settings)
     worker = DeliveryWorker(
-        engine=runtime.engine,
+        store=store,
         settings=settings,
-        directory=UserDirectory(runtime.channel_to(settings.users_address)),
-        mailer=SmtpMailer(settings),
+        users=UsersClient(runtime.channel_to(settings.users_address)),
+        mailer=mailer or SmtpMailer(settings),
         renderer=EmailRenderer(sender=settings.smtp_from, public_url=settings.public_url),
         sms=sms,
         wake=feed.deliveries_wake,
     )
-    scheduler = ReminderScheduler(
-        engine=runtime.engine, links=links, offsets=offsets, poll_interval=settings.reminder_poll_interval
+    reminders = ReminderScheduler(
+        store=store, links=links, offsets=offsets, poll_interval=settings.reminder_poll_interval
     )
     servicer = NotificationServiceServicer(
-        engine=runtime.engine,
-        redis=runtime.redis,
-        redis_prefix=settings.redis_prefix,
+        store=store,
+        pages=runtime.pages,
         feed=feed,
+        dead_letters=DeadLetterLog(runtime.redis, settings.redis_prefix),
+        events=EventsClient(runtime.channel_to(settings.events_address)),
         links=links,
-        events=events_pb2_grpc.EventServiceStub(runtime.channel_to(settings.events_address)),
     )
     service = runtime.service(
         descriptor=SERVICE,
         register=partial(notifications_pb2_grpc.add_NotificationServiceServicer_to_server, servicer),
         access=ACCESS,
-        background=[runtime.relay(models.outbox).run, consumer.run, feed.run, worker.run, scheduler.run],
+        background=[runtime.relay().run, consumer.run, feed.run, worker.run, reminders.run],
     )
     service.closers.append(sms.close)
     return service

@@ -5,9 +5,9 @@ What "exactly once" means here, honestly
 Nothing is lost and nothing committed is sent again:
 - A delivery row is created in the same transaction as the bus inbox entry, unique per
   (message = source event + kind, channel, recipient): redelivered bus messages add nothing.
-- A worker claims due rows (FOR UPDATE SKIP LOCKED) in a short transaction that counts the attempt
-  and leases the row; then, for each message on its own: send, and as soon as the server accepted
-  it (SMTP 250 after DATA), commit SENT in its own short transaction. A SENT row is never sent again.
+- A worker claims due rows (FOR UPDATE SKIP LOCKED) in one statement that counts the attempt and
+  leases the row; then, for each message on its own: send, and as soon as the server accepted it
+  (SMTP 250 after DATA), commit SENT in one statement of its own. A SENT row is never sent again.
 - A worker that dies mid-batch leaves its rows leased; after the lease they are due again and are
   sent by whoever is alive. Rows it never sent go out exactly once.
 
@@ -26,25 +26,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import random
-import signal
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.notifications import store
 from services.notifications.channels import ChannelUnavailable, RecipientRefused
-from services.notifications.directory import Contact, UserDirectory
+from services.notifications.clients.users import UsersClient
+from services.notifications.domain.kinds import SENT_CHANNELS, Channel, DeliveryState
+from services.notifications.domain.records import ClaimedDelivery, Contact
+from services.notifications.domain.rules import retry_delay, state_after_refusal, why_hopeless
 from services.notifications.mailer import EmailRenderer, SmtpMailer, SmtpSession, valid_address
-from services.notifications.rules import EMAIL, SENT_CHANNELS, SMS, retry_delay
 from services.notifications.settings import NotificationsSettings
 from services.notifications.sms import SmsProvider, SmsRenderer
-from services.notifications.store import ClaimedDelivery
-from services.runtime.rawsql import RawPool
+from services.notifications.store import NotificationStore
+from services.runtime.loops import Backoff, supervise, wait_for_wake
 
 log = logging.getLogger(__name__)
 
@@ -53,67 +50,50 @@ DELIVERIES = Counter(
     "seatmesh_notification_deliveries_total", "Email and SMS send outcomes", ["channel", "outcome"]
 )
 
-# Test-only fault (SEATMESH_FAULT): die right after the SMTP server accepted a first attempt, before
-# SENT is committed — the one window delivery can't close (see above).
-FAULT_CRASH_AFTER_ACCEPT = "crash_after_smtp_accept"
+# Where the users directory's outages are counted, beside the channels'.
+DIRECTORY = "directory"
 
 
 class DeliveryWorker:
     def __init__(
         self,
         *,
-        engine: AsyncEngine,
+        store: NotificationStore,
         settings: NotificationsSettings,
-        directory: UserDirectory,
+        users: UsersClient,
         mailer: SmtpMailer,
         renderer: EmailRenderer,
         sms: SmsProvider,
         wake: asyncio.Event | None = None,
-        rng: random.Random | None = None,
-        pool: RawPool | None = None,
     ) -> None:
-        self.engine = engine
-        # Claims and SENT records are single statements: they run on autocommit connections of
-        # their own, without the engine's transaction overhead (one round trip each).
-        self.pool = pool or RawPool(settings.database_url, size=settings.delivery_concurrency + 1)
+        self.store = store
         self.settings = settings
-        self.directory = directory
+        self.users = users
         self.mailer = mailer
         self.renderer = renderer
         self.sms = sms
         self.sms_renderer = SmsRenderer()
         self.wake = wake or asyncio.Event()
-        self.rng = rng or random.Random()
         # Per channel: consecutive outages (for the backoff) and until when not to try it.
         self._outages: dict[str, int] = {}
         self._paused_until: dict[str, float] = {}
+        # Restarts after a failure of the worker itself (the database is away).
+        self._backoff = Backoff(initial=0.5, maximum=10.0)
 
     # -- loop -----------------------------------------------------------------------------------
 
     async def run(self) -> None:
         try:
-            await self._loop()
+            await supervise(self._work, what="delivery worker", backoff=self._backoff)
         finally:
             self.mailer.abandon()
-            await self.pool.close()
 
-    async def _loop(self) -> None:
-        backoff = 0.5
+    async def _work(self) -> None:
         while True:
-            try:
-                handled = await self.run_once()
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("delivery worker interrupted; retrying", exc_info=True)
-                await asyncio.sleep(backoff + self.rng.random() * backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
+            handled = await self.run_once()
+            self._backoff.reset()
             if handled < self.settings.delivery_batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=self._idle_wait())
-                self.wake.clear()
+                await wait_for_wake(self.wake, self._idle_wait())
 
     def _idle_wait(self) -> float:
         now = asyncio.get_running_loop().time()
@@ -128,8 +108,7 @@ class DeliveryWorker:
         ]
         if not channels:
             return 0
-        claimed = await store.claim_deliveries(
-            self.pool,
+        claimed = await self.store.claim_deliveries(
             channels=channels,
             limit=self.settings.delivery_batch_size,
             lease=self.settings.delivery_lease,
@@ -143,17 +122,17 @@ class DeliveryWorker:
         contacts: dict[str, Contact] = {}
         if any(delivery.address is None for delivery in live):
             try:
-                contacts = await self.directory.contacts(
+                contacts = await self.users.contacts(
                     {str(delivery.recipient_id) for delivery in live if delivery.address is None}
                 )
             except ChannelUnavailable as error:
                 waiting = [delivery for delivery in live if delivery.address is None]
-                await self._release(waiting, str(error), self._backoff_for("directory"))
+                await self._release(waiting, str(error), self._backoff_for(DIRECTORY))
                 live = [delivery for delivery in live if delivery.address is not None]
             else:
-                self._outages.pop("directory", None)
-        emails = [delivery for delivery in live if delivery.channel == EMAIL]
-        texts = [delivery for delivery in live if delivery.channel == SMS]
+                self._outages.pop(DIRECTORY, None)
+        emails = [delivery for delivery in live if delivery.channel is Channel.EMAIL]
+        texts = [delivery for delivery in live if delivery.channel is Channel.SMS]
         lanes = [
             emails[index :: self.settings.delivery_concurrency]
             for index in range(self.settings.delivery_concurrency)
@@ -169,14 +148,11 @@ class DeliveryWorker:
         now = datetime.now(UTC)
         live = []
         for delivery in claimed:
-            if delivery.expires_at is not None and delivery.expires_at <= now:
-                await self._expire(delivery, "expired before it could be delivered")
-            elif delivery.attempts > self.settings.delivery_max_attempts:
-                # Claimed more often than allowed without an outcome: the process sending it keeps
-                # dying (a poison message must not crash-loop the service).
-                await self._expire(delivery, f"no outcome after {delivery.attempts - 1} attempts; given up")
-            else:
+            reason = why_hopeless(delivery, now=now, max_attempts=self.settings.delivery_max_attempts)
+            if reason is None:
                 live.append(delivery)
+            else:
+                await self._expire(delivery, reason)
         return live
 
     # -- channels -------------------------------------------------------------------------------
@@ -184,20 +160,39 @@ class DeliveryWorker:
     async def _send_emails(
         self, batch: Sequence[ClaimedDelivery], contacts: dict[str, Contact], deadline: float
     ) -> None:
-        loop = asyncio.get_running_loop()
         async with self.mailer.session() as session:
-            for index, delivery in enumerate(batch):
-                if loop.time() > deadline:
-                    await self._release(batch[index:], "lease ran out before sending", 0.0)
-                    return
-                try:
-                    await _uninterrupted(
-                        self._send_email(session, delivery, contacts.get(str(delivery.recipient_id))),
-                        self.settings.send_budget + 5,
-                    )
-                except ChannelUnavailable as error:
-                    await self._release(batch[index:], str(error), self._backoff_for(EMAIL))
-                    return
+
+            def send(delivery: ClaimedDelivery) -> Coroutine[Any, Any, None]:
+                return self._send_email(session, delivery, contacts.get(str(delivery.recipient_id)))
+
+            await self._send_lane(batch, Channel.EMAIL, send, deadline)
+
+    async def _send_texts(
+        self, batch: Sequence[ClaimedDelivery], contacts: dict[str, Contact], deadline: float
+    ) -> None:
+        def send(delivery: ClaimedDelivery) -> Coroutine[Any, Any, None]:
+            return self._send_text(delivery, contacts.get(str(delivery.recipient_id)))
+
+        await self._send_lane(batch, Channel.SMS, send, deadline)
+
+    async def _send_lane(
+        self,
+        batch: Sequence[ClaimedDelivery],
+        channel: Channel,
+        send: Callable[[ClaimedDelivery], Coroutine[Any, Any, None]],
+        deadline: float,
+    ) -> None:
+        """One after the other; when the channel turns out to be down, the rest wait for it."""
+        loop = asyncio.get_running_loop()
+        for index, delivery in enumerate(batch):
+            if loop.time() > deadline:
+                await self._release(batch[index:], "lease ran out before sending", 0.0)
+                return
+            try:
+                await _uninterrupted(send(delivery), self.settings.send_budget + 5)
+            except ChannelUnavailable as error:
+                await self._release(batch[index:], str(error), self._backoff_for(channel))
+                return
 
     async def _send_email(
         self, session: SmtpSession, delivery: ClaimedDelivery, contact: Contact | None
@@ -208,7 +203,8 @@ class DeliveryWorker:
                 delivery, address or None, _unreachable(delivery, contact, "valid email address")
             )
             return
-        try:
+
+        async def send() -> None:
             message = self.renderer.render(
                 delivery.content,
                 delivery_id=str(delivery.id),
@@ -216,6 +212,31 @@ class DeliveryWorker:
                 to_name=contact.display_name if contact else "",
             )
             await session.send(message, address)
+
+        await self._deliver(delivery, address, send)
+
+    async def _send_text(self, delivery: ClaimedDelivery, contact: Contact | None) -> None:
+        phone = delivery.address or (contact.phone if contact else "")
+        if not phone:
+            await self._refused(delivery, None, _unreachable(delivery, contact, "phone number"))
+            return
+
+        async def send() -> None:
+            text = self.sms_renderer.render(delivery.content)
+            await self.sms.send(delivery_id=str(delivery.id), to=phone, text=text)
+
+        await self._deliver(delivery, phone, send)
+
+    async def _deliver(
+        self, delivery: ClaimedDelivery, address: str, send: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Send, then record the outcome: SENT the moment the channel took it, or the refusal.
+
+        A channel that is down (ChannelUnavailable) is not this delivery's outcome: it propagates
+        and the lane's deliveries wait for the channel.
+        """
+        try:
+            await send()
         except (ChannelUnavailable, asyncio.CancelledError):
             raise
         except RecipientRefused as error:
@@ -223,67 +244,15 @@ class DeliveryWorker:
             return
         except Exception as error:
             log.error(
-                "email delivery failed unexpectedly", exc_info=True, extra={"delivery_id": str(delivery.id)}
+                "delivery failed unexpectedly",
+                exc_info=True,
+                extra={"delivery_id": str(delivery.id), "channel": delivery.channel},
             )
-            await self._refused(
-                delivery,
-                address,
-                RecipientRefused(f"internal error: {type(error).__name__}", permanent=False),
-            )
+            internal = RecipientRefused(f"internal error: {type(error).__name__}", permanent=False)
+            await self._refused(delivery, address, internal)
             return
-        self._outages.pop(EMAIL, None)
-        self._crash_if_asked(delivery)
+        self._outages.pop(delivery.channel, None)
         await self._mark_sent(delivery, address)
-
-    async def _send_texts(
-        self, batch: Sequence[ClaimedDelivery], contacts: dict[str, Contact], deadline: float
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        for index, delivery in enumerate(batch):
-            if loop.time() > deadline:
-                await self._release(batch[index:], "lease ran out before sending", 0.0)
-                return
-            try:
-                await _uninterrupted(
-                    self._send_text(delivery, contacts.get(str(delivery.recipient_id))),
-                    self.settings.send_budget + 5,
-                )
-            except ChannelUnavailable as error:
-                await self._release(batch[index:], str(error), self._backoff_for(SMS))
-                return
-
-    async def _send_text(self, delivery: ClaimedDelivery, contact: Contact | None) -> None:
-        phone = delivery.address or (contact.phone if contact else "")
-        if not phone:
-            await self._refused(delivery, None, _unreachable(delivery, contact, "phone number"))
-            return
-        try:
-            await self.sms.send(
-                delivery_id=str(delivery.id), to=phone, text=self.sms_renderer.render(delivery.content)
-            )
-        except (ChannelUnavailable, asyncio.CancelledError):
-            raise
-        except RecipientRefused as error:
-            await self._refused(delivery, phone, error)
-            return
-        except Exception as error:
-            log.error(
-                "sms delivery failed unexpectedly", exc_info=True, extra={"delivery_id": str(delivery.id)}
-            )
-            await self._refused(
-                delivery, phone, RecipientRefused(f"internal error: {type(error).__name__}", permanent=False)
-            )
-            return
-        self._outages.pop(SMS, None)
-        await self._mark_sent(delivery, phone)
-
-    def _crash_if_asked(self, delivery: ClaimedDelivery) -> None:
-        if self.settings.fault == FAULT_CRASH_AFTER_ACCEPT and delivery.attempts == 1:
-            log.error(
-                "fault injection: killing the process after the server accepted",
-                extra={"delivery_id": str(delivery.id)},
-            )
-            os.kill(os.getpid(), signal.SIGKILL)
 
     # -- outcomes -------------------------------------------------------------------------------
 
@@ -296,27 +265,21 @@ class DeliveryWorker:
         outages = self._outages.get(channel, 0) + 1
         self._outages[channel] = outages
         delay = retry_delay(
-            outages,
-            base=self.settings.delivery_retry_base,
-            cap=self.settings.delivery_retry_max,
-            rng=self.rng,
+            outages, base=self.settings.delivery_retry_base, cap=self.settings.delivery_retry_max
         )
         if channel in SENT_CHANNELS:
             self._paused_until[channel] = now + delay
         return delay
 
     async def _mark_sent(self, delivery: ClaimedDelivery, address: str) -> None:
-        """Commit SENT right away; keep trying through a database blip (the row stays leased)."""
-        pause = 0.1
+        """Commit SENT right away; keep trying through a database blip while the row stays leased
+        to us (half the lease), then leave it to be sent again after its lease."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self.settings.delivery_lease / 2
+        pauses = Backoff(initial=0.1, maximum=2.0)
         while True:
             try:
-                await store.mark_sent(self.pool, delivery, address)
-                DELIVERIES.labels(delivery.channel, "sent").inc()
-                return
-            except asyncio.CancelledError:
-                raise
+                await self.store.mark_sent(delivery, address)
             except Exception:
                 if loop.time() > give_up:
                     log.error(
@@ -325,27 +288,21 @@ class DeliveryWorker:
                         extra={"delivery_id": str(delivery.id)},
                     )
                     return
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 2.0)
+                await asyncio.sleep(pauses.next())
+            else:
+                DELIVERIES.labels(delivery.channel, "sent").inc()
+                return
 
     async def _refused(self, delivery: ClaimedDelivery, address: str | None, error: RecipientRefused) -> None:
         delay = retry_delay(
-            delivery.attempts,
-            base=self.settings.delivery_retry_base,
-            cap=self.settings.delivery_retry_max,
-            rng=self.rng,
+            delivery.attempts, base=self.settings.delivery_retry_base, cap=self.settings.delivery_retry_max
         )
-        async with self.engine.begin() as connection:
-            state = await store.mark_refused(
-                connection,
-                delivery,
-                address=address,
-                error=str(error),
-                permanent=error.permanent,
-                max_attempts=self.settings.delivery_max_attempts,
-                retry_in=delay,
-            )
-        DELIVERIES.labels(delivery.channel, "failed" if state == "FAILED" else "retry").inc()
+        state = state_after_refusal(
+            delivery.attempts, permanent=error.permanent, max_attempts=self.settings.delivery_max_attempts
+        )
+        async with self.store.transaction() as tx:
+            await tx.mark_refused(delivery, state=state, address=address, error=str(error), retry_in=delay)
+        DELIVERIES.labels(delivery.channel, "failed" if state is DeliveryState.FAILED else "retry").inc()
         log.warning(
             "delivery refused",
             extra={
@@ -359,10 +316,8 @@ class DeliveryWorker:
     async def _release(self, batch: Sequence[ClaimedDelivery], error: str, retry_in: float) -> None:
         if not batch:
             return
-        async with self.engine.begin() as connection:
-            await store.release(
-                connection, batch, error=error, retry_in=retry_in, max_age=self.settings.delivery_max_age
-            )
+        async with self.store.transaction() as tx:
+            await tx.release(batch, error=error, retry_in=retry_in, max_age=self.settings.delivery_max_age)
         for delivery in batch:
             DELIVERIES.labels(delivery.channel, "waiting").inc()
         log.warning(
@@ -371,8 +326,8 @@ class DeliveryWorker:
         )
 
     async def _expire(self, delivery: ClaimedDelivery, reason: str) -> None:
-        async with self.engine.begin() as connection:
-            await store.expire(connection, delivery, reason)
+        async with self.store.transaction() as tx:
+            await tx.expire(delivery, reason)
         DELIVERIES.labels(delivery.channel, "failed").inc()
 
 

@@ -5,6 +5,8 @@ delivered at commit, so a stream never sees a row that could still roll back, an
 hears every notification. The same connection hears new deliveries and wakes the delivery worker.
 If the connection drops, open streams end with UNAVAILABLE (clients list to catch up and watch
 again) rather than silently missing notifications.
+
+The connection is one of the database pool's, held for as long as the feed runs.
 """
 
 from __future__ import annotations
@@ -12,14 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-import psycopg
-
-from services.runtime.db import libpq_conninfo
+from services.runtime.database import Database
 from services.runtime.errors import unavailable
+from services.runtime.loops import Backoff, supervise
 
 log = logging.getLogger(__name__)
 
@@ -31,42 +31,40 @@ INTERRUPTED = ""
 
 
 class LiveFeed:
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
+    def __init__(self, database: Database) -> None:
+        self.database = database
         self.deliveries_wake = asyncio.Event()
         self._subscribers: dict[str, set[asyncio.Queue[str]]] = defaultdict(set)
         self._ready = asyncio.Event()
+        self._backoff = Backoff(initial=0.2, maximum=5.0)
 
     async def run(self) -> None:
-        backoff = 0.2
-        while True:
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("live feed interrupted; reconnecting", exc_info=True)
-            finally:
-                self._ready.clear()
-                self._interrupt_all()
-            await asyncio.sleep(backoff + random.random() * backoff)
-            backoff = min(backoff * 2, 5.0)
+        await supervise(self._listen, what="live feed", backoff=self._backoff)
 
     async def _listen(self) -> None:
-        conninfo = libpq_conninfo(self.database_url)
-        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as connection:
-            await connection.execute(f"LISTEN {INBOX_CHANNEL}")
-            await connection.execute(f"LISTEN {DELIVERIES_CHANNEL}")
-            self._ready.set()
-            # Deliveries committed while we were not listening are due now.
-            self.deliveries_wake.set()
-            async for notice in connection.notifies():
-                if notice.channel == DELIVERIES_CHANNEL:
+        try:
+            async with self.database.connection() as connection:
+                try:
+                    await connection.execute(f"LISTEN {INBOX_CHANNEL}")
+                    await connection.execute(f"LISTEN {DELIVERIES_CHANNEL}")
+                    self._ready.set()
+                    self._backoff.reset()
+                    # Deliveries committed while we were not listening are due now.
                     self.deliveries_wake.set()
-                    continue
-                recipient, _, notification_id = notice.payload.partition(" ")
-                for queue in self._subscribers.get(recipient, ()):
-                    queue.put_nowait(notification_id)
+                    async for notice in connection.notifies():
+                        if notice.channel == DELIVERIES_CHANNEL:
+                            self.deliveries_wake.set()
+                            continue
+                        recipient, _, notification_id = notice.payload.partition(" ")
+                        for queue in self._subscribers.get(recipient, ()):
+                            queue.put_nowait(notification_id)
+                finally:
+                    # The connection goes back to the pool: it must not keep listening there.
+                    with contextlib.suppress(Exception):
+                        await connection.execute("UNLISTEN *")
+        finally:
+            self._ready.clear()
+            self._interrupt_all()
 
     def _interrupt_all(self) -> None:
         for queues in self._subscribers.values():

@@ -35,7 +35,8 @@ import jinja2
 from aiosmtplib import SMTPStatus
 
 from services.notifications.channels import ChannelUnavailable, RecipientRefused
-from services.notifications.content import Content, Links
+from services.notifications.content import Links
+from services.notifications.domain.messages import Content
 from services.notifications.settings import NotificationsSettings
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class EmailRenderer:
             f"Date: {formatdate(usegmt=True)}",
             f"Message-ID: {self.message_id(delivery_id)}",
             "Auto-Submitted: auto-generated",
-            f"X-Seatmesh-Kind: {content.kind_name}",
+            f"X-Seatmesh-Kind: {content.kind}",
         ]
         if not content.transactional:
             headers.append(self._unsubscribe)

@@ -12,7 +12,7 @@ from typing import Protocol
 import httpx
 
 from services.notifications.channels import ChannelUnavailable, RecipientRefused
-from services.notifications.content import Content
+from services.notifications.domain.messages import Content
 from services.notifications.mailer import templates_environment
 from services.notifications.settings import NotificationsSettings
 

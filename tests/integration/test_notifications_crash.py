@@ -7,8 +7,9 @@ are in flight (held by the SMTP server before it accepts them), bus messages are
 and deliveries are claimed but unsent — and then counts: every email exactly once.
 
 The one window no SMTP client can close — the server accepted, the process died before recording
-it — is the second test, made deterministic with the test-only fault switch: the message goes out
-twice, with the same Message-ID, which is what a receiving system deduplicates on.
+it — is the second test, made deterministic with a fault build of the service
+(tests/support/faults/notifications.py): the message goes out twice, with the same Message-ID,
+which is what a receiving system deduplicates on.
 """
 
 from __future__ import annotations
@@ -22,14 +23,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scripts.embedded import free_port
 from seatmesh.bookings.v1 import bus_pb2 as bookings_bus
 from seatmesh.users.v1 import bus_pb2 as users_bus
-from services.notifications.models import deliveries, notifications
-from services.runtime.bus import envelope_for
-from services.runtime.db import create_engine
+from services.notifications.tables import deliveries, notifications
+from services.runtime.bus.envelopes import envelope_for
+from services.runtime.database import Database
 from services.runtime.redis import create_redis
 from tests.integration.test_notifications_helpers import (
     MailServer,
@@ -48,7 +48,8 @@ LEASE = 6.0
 
 
 class ServiceProcess:
-    """`python -m services.notifications` with SEATMESH_* settings, stopped by its PID."""
+    """`python -m services.notifications` (or a fault build of it) with SEATMESH_* settings,
+    stopped by its PID."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env = env
@@ -59,12 +60,15 @@ class ServiceProcess:
     def address(self) -> str:
         return f"127.0.0.1:{self.env['SEATMESH_PORT']}"
 
-    async def start(self, **extra: str) -> None:
+    async def start(self, fault: str | None = None, **extra: str) -> None:
+        module = (
+            ["services.notifications"] if fault is None else ["tests.support.faults", "notifications", fault]
+        )
         with self.log.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "services.notifications",
+                *module,
                 cwd=ROOT,
                 env={**os.environ, **self.env, **extra},
                 stdin=asyncio.subprocess.DEVNULL,
@@ -95,7 +99,7 @@ class ServiceProcess:
 @asynccontextmanager
 async def notifications_process(
     engines: Engines, tokens: TokenFactory, mail: MailServer, users_address: str, log: Path
-) -> AsyncIterator[tuple[ServiceProcess, AsyncEngine]]:
+) -> AsyncIterator[tuple[ServiceProcess, Database]]:
     database_url = engines.new_database("notifications")
     process = ServiceProcess(
         {
@@ -122,17 +126,17 @@ async def notifications_process(
         },
         log,
     )
-    engine = create_engine(database_url, pool_size=2)
+    database = Database(database_url, source="notifications", pool_size=2)
+    await database.open()
     try:
-        yield process, engine
+        yield process, database
     finally:
         await process.stop()
-        await engine.dispose()
+        await database.close()
 
 
-async def _count(engine: AsyncEngine, table: object, *where: object) -> int:
-    async with engine.connect() as connection:
-        return int(await connection.scalar(select(func.count()).select_from(table).where(*where)) or 0)  # type: ignore[arg-type]
+async def _count(database: Database, table: object, *where: object) -> int:
+    return int(await database.scalar(select(func.count()).select_from(table).where(*where)) or 0)  # type: ignore[arg-type]
 
 
 async def test_sigkill_mid_batch_then_restart_sends_every_email_exactly_once(
@@ -143,7 +147,7 @@ async def test_sigkill_mid_batch_then_restart_sends_every_email_exactly_once(
         fake_users(tokens) as (users, users_address),
         notifications_process(engines, tokens, mail, users_address, tmp_path / "service.log") as (
             process,
-            engine,
+            database,
         ),
     ):
         prefix = process.env["SEATMESH_REDIS_PREFIX"]
@@ -164,7 +168,7 @@ async def test_sigkill_mid_batch_then_restart_sends_every_email_exactly_once(
                 await xadd(redis, prefix, "bookings", envelope)
 
             async def mid_batch() -> bool:
-                sent = await _count(engine, deliveries, deliveries.c.state == "SENT")
+                sent = await _count(database, deliveries, deliveries.c.state == "SENT")
                 return len(mail.received) == 12 and mail.held > 0 and sent == 12
 
             await eventually(mid_batch, within=30, what="12 accepted and recorded, more in flight")
@@ -181,11 +185,11 @@ async def test_sigkill_mid_batch_then_restart_sends_every_email_exactly_once(
             await process.start()
 
             async def all_sent() -> bool:
-                return await _count(engine, deliveries, deliveries.c.state == "SENT") == 40
+                return await _count(database, deliveries, deliveries.c.state == "SENT") == 40
 
             await eventually(all_sent, within=60, what="every delivery sent after the restart")
-            assert await _count(engine, deliveries) == 40
-            assert await _count(engine, notifications) == 40
+            assert await _count(database, deliveries) == 40
+            assert await _count(database, notifications) == 40
         finally:
             await redis.aclose()
 
@@ -205,12 +209,12 @@ async def test_a_crash_between_acceptance_and_recording_resends_with_the_same_me
         fake_users(tokens) as (users, users_address),
         notifications_process(engines, tokens, mail, users_address, tmp_path / "service.log") as (
             process,
-            engine,
+            database,
         ),
     ):
         prefix = process.env["SEATMESH_REDIS_PREFIX"]
         person = users.add()
-        await process.start(SEATMESH_FAULT="crash_after_smtp_accept")
+        await process.start("crash_after_smtp_accept")
         redis = create_redis(engines.redis_url)
         try:
             envelope = envelope_for(
@@ -223,7 +227,7 @@ async def test_a_crash_between_acceptance_and_recording_resends_with_the_same_me
             await process.start()
 
             async def sent() -> bool:
-                return await _count(engine, deliveries, deliveries.c.state == "SENT") == 1
+                return await _count(database, deliveries, deliveries.c.state == "SENT") == 1
 
             await eventually(sent, within=30, what="the delivery recorded after the restart")
         finally:
@@ -241,7 +245,7 @@ async def test_sigterm_finishes_the_message_in_flight_and_records_it(
     async with (
         mail_server() as mail,
         fake_users(tokens) as (users, users_address),
-        notifications_process(engines, tokens, mail, users_address, log) as (process, engine),
+        notifications_process(engines, tokens, mail, users_address, log) as (process, database),
     ):
         prefix = process.env["SEATMESH_REDIS_PREFIX"]
         person = users.add()
@@ -269,4 +273,4 @@ async def test_sigterm_finishes_the_message_in_flight_and_records_it(
         finally:
             await redis.aclose()
         assert len(mail.messages(person.email)) == 1
-        assert await _count(engine, deliveries, deliveries.c.state == "SENT") == 1
+        assert await _count(database, deliveries, deliveries.c.state == "SENT") == 1

@@ -20,17 +20,18 @@ from seatmesh.bookings.v1 import bus_pb2 as bookings_bus
 from seatmesh.events.v1 import bus_pb2 as events_bus
 from seatmesh.notifications.v1 import notifications_pb2
 from seatmesh.users.v1 import bus_pb2 as users_bus
+from services.notifications.clients.users import UsersClient
+from services.notifications.consumers import NotificationConsumers
 from services.notifications.content import Links
 from services.notifications.delivery import DeliveryWorker
-from services.notifications.directory import UserDirectory
-from services.notifications.handlers import Triggers
+from services.notifications.domain.rules import ReminderOffsets
 from services.notifications.mailer import EmailRenderer, SmtpMailer
-from services.notifications.models import messages
-from services.notifications.rules import ReminderOffsets
 from services.notifications.settings import NotificationsSettings
 from services.notifications.sms import ConsoleSms
-from services.runtime.bus import envelope_for
-from services.runtime.db import create_engine
+from services.notifications.store import NotificationStore
+from services.notifications.tables import messages
+from services.runtime.bus.envelopes import envelope_for
+from services.runtime.database import Database
 from tests.integration.test_notifications_helpers import (
     Harness,
     booking_details,
@@ -77,12 +78,12 @@ async def test_verification_code_is_emailed_with_the_code(harness: Harness) -> N
     assert not (await harness.inbox(person.id).list()).notifications
     # The plain code is kept only until its email is out.
     await harness.settle()
-    engine = create_engine(harness.service.settings.database_url, pool_size=1)
+    database = Database(harness.service.settings.database_url, source="notifications", pool_size=1)
+    await database.open()
     try:
-        async with engine.connect() as connection:
-            stored = [row.content for row in await connection.execute(select(messages.c.content))]
+        stored = [row.content for row in await database.rows(select(messages.c.content))]
     finally:
-        await engine.dispose()
+        await database.close()
     assert not [content for content in stored if "493817" in json.dumps(content)]
 
 
@@ -278,13 +279,14 @@ async def test_completed_event_asks_attendees_to_rate_it(harness: Harness) -> No
 async def test_several_workers_racing_send_each_email_once(harness: Harness) -> None:
     settings = harness.service.settings
     assert isinstance(settings, NotificationsSettings)
-    engine = create_engine(settings.database_url, pool_size=4)
+    database = Database(settings.database_url, source="notifications", pool_size=4)
+    await database.open()
     channel = grpc.aio.insecure_channel(settings.users_address)
     rivals = [
         DeliveryWorker(
-            engine=engine,
+            store=NotificationStore(database),
             settings=settings,
-            directory=UserDirectory(channel),
+            users=UsersClient(channel),
             mailer=SmtpMailer(settings),
             renderer=EmailRenderer(sender=settings.smtp_from, public_url=settings.public_url),
             sms=ConsoleSms(),
@@ -314,7 +316,7 @@ async def test_several_workers_racing_send_each_email_once(harness: Harness) -> 
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await channel.close()
-        await engine.dispose()
+        await database.close()
 
 
 async def test_concurrent_cancellation_paths_notify_each_guest_once(harness: Harness) -> None:
@@ -328,23 +330,25 @@ async def test_concurrent_cancellation_paths_notify_each_guest_once(harness: Har
         for guest in guests
     }
     settings = harness.service.settings
-    engine = create_engine(settings.database_url, pool_size=8)
-    triggers = Triggers(
+    database = Database(settings.database_url, source="notifications", pool_size=8)
+    await database.open()
+    store = NotificationStore(database)
+    consumers = NotificationConsumers(
         links=Links(settings.public_url), offsets=ReminderOffsets(timedelta(hours=24), timedelta(hours=1))
     )
 
     async def handle(handler: Any, message: Any, source: str) -> None:
-        async with engine.begin() as connection:
-            await handler(connection, envelope_for(message, source=source), message)
+        async with store.transaction() as tx:
+            await handler(tx, envelope_for(message, source=source), message)
 
     try:
         cancelled = events_bus.EventCancelled(event=event_message(event_id, host.id), reason="Flood")
         await asyncio.gather(
-            handle(triggers.event_cancelled, cancelled, "events"),
-            handle(triggers.event_cancelled, cancelled, "events"),
+            handle(consumers.on_event_cancelled, cancelled, "events"),
+            handle(consumers.on_event_cancelled, cancelled, "events"),
             *(
                 handle(
-                    triggers.booking_cancelled,
+                    consumers.on_booking_cancelled,
                     bookings_bus.BookingCancelled(
                         booking=booking_details(
                             guest, host, event_id=event_id, booking_id=bookings[guest.id]
@@ -359,7 +363,7 @@ async def test_concurrent_cancellation_paths_notify_each_guest_once(harness: Har
             ),
         )
     finally:
-        await engine.dispose()
+        await database.close()
     for guest in guests:
         await eventually(
             lambda guest=guest: len(harness.mail.messages(guest.email)) == 2, what="cancel email"

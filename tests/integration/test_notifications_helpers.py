@@ -38,7 +38,7 @@ from seatmesh.events.v1 import events_pb2
 from seatmesh.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from seatmesh.users.v1 import users_pb2, users_pb2_grpc
 from services.runtime.auth import Role
-from services.runtime.bus import envelope_for, stream_name
+from services.runtime.bus.envelopes import envelope_for, stream_name
 from services.runtime.redis import create_redis
 from services.runtime.server import SERVER_OPTIONS
 from tests.support.engines import Engines

@@ -18,7 +18,7 @@ from seatmesh.events.v1 import bus_pb2 as events_bus
 from seatmesh.notifications.v1 import notifications_pb2 as pb
 from seatmesh.users.v1 import bus_pb2 as users_bus
 from services.runtime.auth import Role
-from services.runtime.bus import DEAD_LETTER_STREAM, stream_name
+from services.runtime.bus.envelopes import DEAD_LETTER_STREAM, stream_name
 from services.runtime.errors import error_reason, status_details
 from tests.integration.test_notifications_helpers import (
     Harness,

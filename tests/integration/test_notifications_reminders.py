@@ -12,10 +12,11 @@ from seatmesh.bookings.v1 import bookings_pb2
 from seatmesh.bookings.v1 import bus_pb2 as bookings_bus
 from seatmesh.events.v1 import bus_pb2 as events_bus
 from services.notifications.content import Links
-from services.notifications.reminders import ReminderScheduler
-from services.notifications.rules import ReminderOffsets
-from services.runtime.bus import envelope_for
-from services.runtime.db import create_engine
+from services.notifications.domain.rules import ReminderOffsets
+from services.notifications.jobs import ReminderScheduler
+from services.notifications.store import NotificationStore
+from services.runtime.bus.envelopes import envelope_for
+from services.runtime.database import Database
 from tests.integration.test_notifications_helpers import (
     Harness,
     Person,
@@ -68,9 +69,10 @@ async def test_reminders_fire_once_move_with_the_event_and_vanish_with_cancellat
         reminder_poll_interval=0.2,
     ) as harness:
         # A second scheduler on the same database races the service's own, as a replica would.
-        engine = create_engine(harness.service.settings.database_url, pool_size=2)
+        database = Database(harness.service.settings.database_url, source="notifications", pool_size=2)
+        await database.open()
         rival = ReminderScheduler(
-            engine=engine,
+            store=NotificationStore(database),
             links=Links("http://example.test"),
             offsets=ReminderOffsets(timedelta(seconds=BEFORE_24H), timedelta(seconds=BEFORE_1H)),
             poll_interval=0.05,
@@ -165,4 +167,4 @@ async def test_reminders_fire_once_move_with_the_event_and_vanish_with_cancellat
         finally:
             racing.cancel()
             await asyncio.gather(racing, return_exceptions=True)
-            await engine.dispose()
+            await database.close()

@@ -8,32 +8,49 @@ import email.policy
 import random
 from datetime import UTC, datetime, timedelta
 
+import grpc
 import pytest
 from pydantic import ValidationError
 
 from seatmesh.notifications.v1 import notifications_pb2 as pb
 from services.notifications import content
-from services.notifications.content import BookingFacts, Content, EventChange, EventFacts, Links
-from services.notifications.mailer import EmailRenderer, valid_address
-from services.notifications.rules import (
+from services.notifications.content import Links
+from services.notifications.convert import (
+    CHANNEL_FROM_PROTO,
+    KIND_FROM_PROTO,
+    KIND_TO_PROTO,
+    preference_choices,
+    send_draft,
+)
+from services.notifications.domain.kinds import Channel, Kind
+from services.notifications.domain.messages import (
+    BookingSummary,
+    Content,
+    EventChange,
+    EventSummary,
+    describe_offset,
+    format_time,
+)
+from services.notifications.domain.rules import (
     DEFAULT_CHOICE,
     ChannelChoice,
     ReminderOffsets,
     configurable_kinds,
-    describe_offset,
     effective_preferences,
-    kind_name,
-    kind_number,
     reminder_still_useful,
     reminders_for,
     requested_channels,
     retry_delay,
+    validate_preferences,
+    validate_send,
 )
+from services.notifications.mailer import EmailRenderer, valid_address
 from services.notifications.settings import NotificationsSettings
 from services.notifications.sms import SmsRenderer
+from services.runtime.errors import ServiceError
 
 LINKS = Links("https://seatmesh.example/")
-BERLIN_EVENT = EventFacts(
+BERLIN_EVENT = EventSummary(
     event_id="e1",
     title="Jazz <night>",
     start_time=datetime(2031, 3, 30, 0, 30, tzinfo=UTC),  # 01:30 CET, the night clocks go forward
@@ -45,26 +62,88 @@ BERLIN_EVENT = EventFacts(
 
 
 def test_kinds_round_trip_and_security_mail_is_not_configurable() -> None:
-    assert kind_name(pb.KIND_REMINDER_24H) == "REMINDER_24H"
-    assert kind_number("REMINDER_24H") == pb.KIND_REMINDER_24H
+    assert KIND_FROM_PROTO[pb.KIND_REMINDER_24H] == "REMINDER_24H"
+    assert KIND_TO_PROTO[Kind("REMINDER_24H")] == pb.KIND_REMINDER_24H
+    # Every kind of the contract is a kind of the domain, and back.
+    assert {KIND_TO_PROTO[kind] for kind in Kind} == set(pb.Kind.values()) - {pb.KIND_UNSPECIFIED}
     kinds = configurable_kinds()
-    assert pb.KIND_VERIFICATION_CODE not in kinds
-    assert pb.KIND_UNSPECIFIED not in kinds
-    assert pb.KIND_ANNOUNCEMENT in kinds
+    assert Kind.VERIFICATION_CODE not in kinds
+    assert pb.KIND_UNSPECIFIED not in KIND_FROM_PROTO
+    assert Kind.ANNOUNCEMENT in kinds
 
 
 def test_preferences_default_to_in_app_and_email() -> None:
     assert ChannelChoice(in_app=True, email=True, sms=False) == DEFAULT_CHOICE
     mine = ChannelChoice(in_app=False, email=False, sms=True)
-    effective = effective_preferences({pb.KIND_WELCOME: mine})
-    assert effective[pb.KIND_WELCOME] == mine
-    assert effective[pb.KIND_BOOKING_CONFIRMED] == DEFAULT_CHOICE
+    effective = effective_preferences({Kind.WELCOME: mine})
+    assert effective[Kind.WELCOME] == mine
+    assert effective[Kind.BOOKING_CONFIRMED] == DEFAULT_CHOICE
     assert mine.channels() == {"SMS"}
 
 
 def test_requested_channels_default_to_in_app_and_email() -> None:
     assert requested_channels([]) == {"IN_APP", "EMAIL"}
-    assert requested_channels([pb.CHANNEL_SMS, pb.CHANNEL_IN_APP]) == {"SMS", "IN_APP"}
+    chosen = [CHANNEL_FROM_PROTO[pb.CHANNEL_SMS], CHANNEL_FROM_PROTO[pb.CHANNEL_IN_APP]]
+    assert requested_channels(chosen) == {"SMS", "IN_APP"}
+
+
+def test_preference_updates_name_every_problem_at_once() -> None:
+    request = pb.NotificationPreferences(
+        kinds=[
+            pb.KindPreference(kind=pb.KIND_VERIFICATION_CODE),
+            pb.KindPreference(kind=pb.KIND_UNSPECIFIED),
+            pb.KindPreference(kind=pb.KIND_WELCOME, sms=True),
+            pb.KindPreference(kind=pb.KIND_WELCOME),
+        ]
+    )
+    with pytest.raises(ServiceError) as raised:
+        validate_preferences(preference_choices(request), given=True)
+    assert [violation.field for violation in raised.value.violations] == [
+        "preferences.kinds[0].kind",
+        "preferences.kinds[1].kind",
+        "preferences.kinds[3].kind",
+    ]
+    with pytest.raises(ServiceError) as raised:
+        validate_preferences([], given=False)
+    assert [violation.field for violation in raised.value.violations] == ["preferences"]
+    only_sms = ChannelChoice(in_app=False, email=False, sms=True)
+    assert validate_preferences(
+        preference_choices(pb.NotificationPreferences(kinds=request.kinds[2:3])), given=True
+    ) == {Kind.WELCOME: only_sms}
+
+
+def test_sends_are_validated_and_normalized() -> None:
+    bad = pb.SendNotificationRequest(title=" ", body="x" * 5001, channels=[pb.CHANNEL_UNSPECIFIED])
+    with pytest.raises(ServiceError) as raised:
+        validate_send(send_draft(bad), is_admin=False)
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert {violation.field for violation in raised.value.violations} == {
+        "title",
+        "body",
+        "channels[0]",
+        "event_id",
+    }
+    announcement = validate_send(
+        send_draft(pb.SendNotificationRequest(title=" Hi ", body="All")), is_admin=True
+    )
+    assert (announcement.event_id, announcement.title, announcement.channels) == (
+        None,
+        "Hi",
+        {Channel.IN_APP, Channel.EMAIL},
+    )
+    event_id = "0D6F2B0C-3C1B-4C56-9B5E-0A8B8F1E2D3C"
+    to_guests = validate_send(
+        send_draft(
+            pb.SendNotificationRequest(event_id=event_id, title="T", body="B", channels=[pb.CHANNEL_SMS])
+        ),
+        is_admin=False,
+    )
+    assert (to_guests.event_id, to_guests.channels) == (event_id.lower(), {Channel.SMS})
+    with pytest.raises(ServiceError) as raised:
+        validate_send(
+            send_draft(pb.SendNotificationRequest(event_id="nope", title="T", body="B")), is_admin=True
+        )
+    assert [violation.field for violation in raised.value.violations] == ["event_id"]
 
 
 def test_retry_delay_grows_exponentially_with_jitter_and_a_cap() -> None:
@@ -103,11 +182,11 @@ def test_offsets_read_naturally(seconds: int, text: str) -> None:
 
 def test_times_are_shown_in_the_events_time_zone_across_dst() -> None:
     assert BERLIN_EVENT.when() == ("Sunday, 30 March 2031, 01:30 CET – 05:00 CEST (Europe/Berlin)")
-    tokyo = content.format_time(datetime(2031, 1, 1, 0, 0, tzinfo=UTC), "Asia/Tokyo")
+    tokyo = format_time(datetime(2031, 1, 1, 0, 0, tzinfo=UTC), "Asia/Tokyo")
     assert tokyo == "Wednesday, 1 January 2031, 09:00 JST (Asia/Tokyo)"
     # Zones without a letter abbreviation stay readable; unknown ones are shown in UTC.
-    assert content.format_time(datetime(2031, 1, 1, tzinfo=UTC), "Asia/Dubai").endswith("04:00 Asia/Dubai")
-    assert content.format_time(datetime(2031, 1, 1, tzinfo=UTC), "Mars/Olympus").endswith("00:00 UTC")
+    assert format_time(datetime(2031, 1, 1, tzinfo=UTC), "Asia/Dubai").endswith("04:00 Asia/Dubai")
+    assert format_time(datetime(2031, 1, 1, tzinfo=UTC), "Mars/Olympus").endswith("00:00 UTC")
 
 
 def test_event_changes_are_described_before_and_after() -> None:
@@ -125,7 +204,7 @@ def test_event_changes_are_described_before_and_after() -> None:
 
 
 def test_content_survives_storage() -> None:
-    booking = BookingFacts(booking_id="b1", seats=3, event=BERLIN_EVENT)
+    booking = BookingSummary(booking_id="b1", seats=3, event=BERLIN_EVENT)
     original = content.booking_confirmed(booking, LINKS)
     restored = Content.from_json(original.to_json())
     assert restored == original
@@ -146,7 +225,7 @@ def test_content_survives_storage() -> None:
 
 def test_emails_have_text_and_escaped_html_a_stable_id_and_a_footer_unless_transactional() -> None:
     renderer = EmailRenderer(sender="seatmesh <no-reply@mail.example>", public_url="https://seatmesh.example")
-    booking = BookingFacts(booking_id="b1", seats=1, event=BERLIN_EVENT)
+    booking = BookingSummary(booking_id="b1", seats=1, event=BERLIN_EVENT)
     message = renderer.render(
         content.booking_confirmed(booking, LINKS),
         delivery_id="d-1",
@@ -189,7 +268,7 @@ def test_emails_have_text_and_escaped_html_a_stable_id_and_a_footer_unless_trans
 )
 def test_emails_are_well_formed_mime_whatever_the_text(title: str, name: str) -> None:
     renderer = EmailRenderer(sender="seatmesh <no-reply@mail.example>", public_url="https://seatmesh.example")
-    event = EventFacts(
+    event = EventSummary(
         event_id="e1",
         title=title,
         start_time=BERLIN_EVENT.start_time,
@@ -197,7 +276,7 @@ def test_emails_are_well_formed_mime_whatever_the_text(title: str, name: str) ->
         time_zone="Europe/Berlin",
         venue="Keller " * 20,
     )
-    booking = BookingFacts(booking_id="b1", seats=2, event=event)
+    booking = BookingSummary(booking_id="b1", seats=2, event=event)
     message = content.booking_confirmed(booking, LINKS)
     rendered = renderer.render(message, delivery_id="d-1", to_address="gus@example.com", to_name=name)
     data = rendered.data
@@ -238,7 +317,7 @@ def test_emails_are_well_formed_mime_whatever_the_text(title: str, name: str) ->
 
 def test_sms_text_is_short() -> None:
     renderer = SmsRenderer()
-    booking = BookingFacts(booking_id="b1", seats=1, event=BERLIN_EVENT)
+    booking = BookingSummary(booking_id="b1", seats=1, event=BERLIN_EVENT)
     assert renderer.render(content.booking_confirmed(booking, LINKS)) == (
         "seatmesh: Booking confirmed: Jazz <night> https://seatmesh.example/v1/bookings/b1"
     )

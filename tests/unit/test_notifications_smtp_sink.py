@@ -10,11 +10,12 @@ import pytest
 
 from scripts.smtp_sink import MailDirHandler, header_fields, verification_code
 from services.notifications import content
-from services.notifications.content import BookingFacts, EventFacts, Links
+from services.notifications.content import Links
+from services.notifications.domain.messages import BookingSummary, Content, EventSummary
 from services.notifications.mailer import EmailRenderer
 
 RENDERER = EmailRenderer(sender="seatmesh <no-reply@mail.example>", public_url="https://seatmesh.example")
-EVENT = EventFacts(
+EVENT = EventSummary(
     event_id="e1",
     title="Органный вечер: Бах и Букстехуде, большой зал консерватории",
     start_time=datetime(2031, 3, 1, 17, tzinfo=UTC),
@@ -23,12 +24,12 @@ EVENT = EventFacts(
 )
 
 
-def rendered(message: content.Content) -> bytes:
+def rendered(message: Content) -> bytes:
     return RENDERER.render(message, delivery_id="d-1", to_address="ada@example.com", to_name="Ада").data
 
 
 def test_headers_are_read_without_parsing_the_message_and_encoded_words_decoded() -> None:
-    booking = content.booking_confirmed(BookingFacts("b1", 2, EVENT), Links("https://seatmesh.example"))
+    booking = content.booking_confirmed(BookingSummary("b1", 2, EVENT), Links("https://seatmesh.example"))
     fields = header_fields(rendered(booking), "Subject", "X-Seatmesh-Kind", "To")
     assert fields["subject"] == booking.subject
     assert fields["x-seatmesh-kind"] == "BOOKING_CONFIRMED"
@@ -41,7 +42,9 @@ def test_the_code_is_found_in_verification_mail_only() -> None:
     )
     raw = rendered(code)
     assert verification_code(raw, header_fields(raw, "Subject")["subject"], "VERIFICATION_CODE") == "493817"
-    booking = content.booking_confirmed(BookingFacts("b1", 123456, EVENT), Links("https://seatmesh.example"))
+    booking = content.booking_confirmed(
+        BookingSummary("b1", 123456, EVENT), Links("https://seatmesh.example")
+    )
     raw = rendered(booking)
     assert verification_code(raw, booking.subject, "BOOKING_CONFIRMED") is None
     # Mail from another sender (no X-Seatmesh-Kind): the code is looked for in the body too.

@@ -1,4 +1,4 @@
-from services.notifications.models import metadata
+from services.notifications.tables import metadata
 from services.runtime.migrations import run_migrations_online
 
 run_migrations_online(metadata)

@@ -8,33 +8,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from dataclasses import dataclass
 
 import grpc
 
 from seatmesh.users.v1 import users_pb2, users_pb2_grpc
 from services.notifications.channels import ChannelUnavailable
+from services.notifications.convert import contact_from_proto
+from services.notifications.domain.records import Contact
 
 log = logging.getLogger(__name__)
 
+# The most ids users answers for in one call.
 BATCH_LIMIT = 1000
 
 
-@dataclass(frozen=True)
-class Contact:
-    user_id: str
-    email: str
-    display_name: str
-    phone: str
-
-
-class UserDirectory:
+class UsersClient:
     def __init__(self, channel: grpc.aio.Channel, timeout: float = 3.0) -> None:
         self.stub = users_pb2_grpc.UserServiceStub(channel)
         self.timeout = timeout
 
     async def contacts(self, user_ids: Collection[str]) -> dict[str, Contact]:
-        """Contacts by user id; ids the users service doesn't know are left out."""
+        """Contacts by user id; ids the users service doesn't know are left out.
+
+        Not retried here: when users does not answer, the deliveries wait for it (the delivery
+        worker's backoff), which is the same outcome a retry would only postpone.
+        """
         ids = sorted(set(user_ids))
         found: dict[str, Contact] = {}
         for start in range(0, len(ids), BATCH_LIMIT):
@@ -50,7 +48,5 @@ class UserDirectory:
                     log.error("users.BatchGetUsers failed", extra={"code": error.code().name})
                 raise ChannelUnavailable(f"users directory: {error.code().name}") from None
             for user in reply.users:
-                found[user.id] = Contact(
-                    user_id=user.id, email=user.email, display_name=user.display_name, phone=user.phone
-                )
+                found[user.id] = contact_from_proto(user)
         return found

@@ -1,4 +1,4 @@
-"""Tables of the notifications database (SQLAlchemy Core).
+"""Tables of the notifications database (SQLAlchemy Core), as its migrations build them.
 
 What is sent: one `messages` row per (source, kind) holds the content; `notifications` are its in-app
 copies (one per recipient), `deliveries` its email and SMS sends (one per channel and recipient).
@@ -34,8 +34,9 @@ from services.runtime.migrations import NAMING_CONVENTION
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-outbox = outbox_table(metadata)
-inbox = inbox_table(metadata)
+# The bus's outbox and inbox, as the first migration builds them in every service's database.
+outbox_table(metadata)
+inbox_table(metadata)
 
 messages = Table(
     "messages",

@@ -1,0 +1,308 @@
+"""What notifications does with the bus events of users, events and bookings.
+
+Each handler runs inside the consumer's inbox transaction (services/runtime/bus/consumer.py), so
+its rows — projection updates, reminder schedule, messages, in-app notifications and deliveries —
+commit together with the inbox entry or not at all. Nothing here talks to the network; the
+delivery worker sends later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf.message import Message
+
+from seatmesh.bookings.v1 import bus_pb2 as bookings_bus
+from seatmesh.bus.v1 import envelope_pb2
+from seatmesh.events.v1 import bus_pb2 as events_bus
+from seatmesh.users.v1 import bus_pb2 as users_bus
+from services.notifications import content, convert
+from services.notifications.content import Links
+from services.notifications.domain.kinds import (
+    ACTIVE_BOOKING_STATES,
+    ATTENDING_STATES,
+    BookingState,
+    Canceller,
+    EventState,
+)
+from services.notifications.domain.messages import BookingSummary, Content
+from services.notifications.domain.records import BookingNews, KnownEvent, ToEventGuests, ToUsers
+from services.notifications.domain.rules import (
+    ReminderOffsets,
+    event_cancelled_key,
+    event_completed_key,
+    hears_of_event_cancellation,
+    host_hears_of_cancellation,
+    promoted_state,
+    reminders_for,
+)
+from services.notifications.store import NotificationTransaction
+from services.runtime.bus.consumer import Handler
+
+log = logging.getLogger(__name__)
+
+Envelope = envelope_pb2.Envelope
+
+
+class NotificationConsumers:
+    """One handler per bus event. They are alike in shape on purpose (convert the message, update
+    the projection, notify): each reads on its own, like the event it handles."""
+
+    def __init__(self, *, links: Links, offsets: ReminderOffsets) -> None:
+        self.links = links
+        self.offsets = offsets
+
+    def handlers(self) -> dict[str, Handler[NotificationTransaction]]:
+        # Each handler takes its own message type, which a Handler (any Message) cannot say.
+        table: Mapping[type[Message], Any] = {
+            users_bus.UserRegistered: self.on_user_registered,
+            users_bus.VerificationCodeIssued: self.on_verification_code_issued,
+            bookings_bus.BookingConfirmed: self.on_booking_confirmed,
+            bookings_bus.BookingAwaitingApproval: self.on_booking_awaiting_approval,
+            bookings_bus.BookingApproved: self.on_booking_approved,
+            bookings_bus.BookingRejected: self.on_booking_rejected,
+            bookings_bus.BookingExpired: self.on_booking_expired,
+            bookings_bus.BookingWaitlisted: self.on_booking_waitlisted,
+            bookings_bus.BookingPromoted: self.on_booking_promoted,
+            bookings_bus.BookingCancelled: self.on_booking_cancelled,
+            events_bus.EventCreated: self.on_event_created,
+            events_bus.EventUpdated: self.on_event_updated,
+            events_bus.EventCancelled: self.on_event_cancelled,
+            events_bus.EventCompleted: self.on_event_completed,
+        }
+        return {message.DESCRIPTOR.full_name: handler for message, handler in table.items()}
+
+    # -- users ----------------------------------------------------------------------------------------
+
+    async def on_user_registered(
+        self, tx: NotificationTransaction, envelope: Envelope, message: users_bus.UserRegistered
+    ) -> None:
+        registration = convert.registration(message)
+        await tx.remember_users([registration.user_id])
+        welcome = content.welcome(organizer=registration.organizer, links=self.links)
+        await self._to(tx, envelope, registration.user_id, welcome)
+
+    async def on_verification_code_issued(
+        self, tx: NotificationTransaction, envelope: Envelope, message: users_bus.VerificationCodeIssued
+    ) -> None:
+        issued = convert.code_issued(message)
+        await tx.remember_users([issued.user_id])
+        code = content.verification_code(
+            code=issued.code,
+            display_name=issued.display_name,
+            expire_time=issued.expire_time,
+            now=convert.occurred(envelope),
+        )
+        # Security mail: to the address being verified (which may not be the account's current
+        # one yet), by email, whatever the preferences say.
+        await tx.notify(
+            source_key=envelope.event_id,
+            content=code,
+            recipients=ToUsers((issued.user_id,)),
+            address=issued.email,
+        )
+
+    # -- bookings -------------------------------------------------------------------------------------
+
+    async def on_booking_confirmed(
+        self, tx: NotificationTransaction, envelope: Envelope, message: bookings_bus.BookingConfirmed
+    ) -> None:
+        news = convert.booking_news(message.booking)
+        booking, _ = await self._apply(tx, envelope, news, BookingState.CONFIRMED)
+        if booking is None:
+            return
+        await self._to(tx, envelope, news.guest_id, content.booking_confirmed(booking, self.links))
+        await self._schedule_reminders(tx, envelope, news, booking)
+
+    async def on_booking_awaiting_approval(
+        self, tx: NotificationTransaction, envelope: Envelope, message: bookings_bus.BookingAwaitingApproval
+    ) -> None:
+        news = convert.booking_news(message.booking)
+        booking, _ = await self._apply(tx, envelope, news, BookingState.AWAITING_APPROVAL)
+        if booking is None:
+            return
+        deadline = convert.approval_deadline(message)
+        await self._to(tx, envelope, news.guest_id, content.request_sent(booking, deadline, self.links))
+        await self._to(tx, envelope, news.host_id, content.approval_requested(booking, deadline, self.links))
+
+    async def on_booking_approved(
+        self, tx: NotificationTransaction, envelope: Envelope, message: bookings_bus.BookingApproved
+    ) -> None:
+        news = convert.booking_news(message.booking)
+        booking, _ = await self._apply(tx, envelope, news, BookingState.CONFIRMED)
+        if booking is None:
+            return
+        await self._to(tx, envelope, news.guest_id, content.booking_approved(booking, self.links))
+        await self._schedule_reminders(tx, envelope, news, booking)
+
+    async def on_booking_rejected(
+        self, tx: NotificationTransaction, envelope: Envelope, message: bookings_bus.BookingRejected
+    ) -> None:
+        news = convert.booking_news(message.booking)
+        booking, _ = await self._apply(tx, envelope, news, BookingState.REJECTED)
+        await tx.drop_booking_reminders(news.booking_id)
+        if booking is None:
+            return
+        rejected = content.booking_rejected(
+            booking, convert.rejection_cause(message), message.reason, self.links
+        )
+        await self._to(tx, envelope, news.guest_id, rejected)
+
+    async def on_booking_expired(
+        self, tx: NotificationTransaction, envelope: Envelope, message: bookings_bus.BookingExpired
+    ) -> None:
+        news = convert.booking_news(message.booking)
+        booking, previous = await self._apply(tx, envelope, news, BookingState.EXPIRED)
+        await tx.drop_booking_reminders(news.booking_id)
+        if booking is None:
+            return
+        await self._to(tx, envelope, news.guest_id, content.booking_expired(booking, previous, self.links))
+
+    async def on_booking_waitlisted(
+        self, tx: NotificationTransaction, envelope: Envelope, message: bookings_bus.BookingWaitlisted
+    ) -> None:
+        news = convert.booking_news(message.booking)
+        booking, _ = await self._apply(tx, envelope, news, BookingState.WAITLISTED)
+        if booking is None:
+            return
+        await self._to(tx, envelope, news.guest_id, content.booking_waitlisted(booking, self.links))
+
+    async def on_booking_promoted(
+        self, tx: NotificationTransaction, envelope: Envelope, message: bookings_bus.BookingPromoted
+    ) -> None:
+        news = convert.booking_news(message.booking)
+        state = promoted_state(news.state)
+        awaiting = state is BookingState.AWAITING_APPROVAL
+        booking, _ = await self._apply(tx, envelope, news, state)
+        if booking is None:
+            return
+        await self._to(tx, envelope, news.guest_id, content.booking_promoted(booking, awaiting, self.links))
+        if awaiting:
+            await self._to(tx, envelope, news.host_id, content.approval_requested(booking, None, self.links))
+        else:
+            await self._schedule_reminders(tx, envelope, news, booking)
+
+    async def on_booking_cancelled(
+        self, tx: NotificationTransaction, envelope: Envelope, message: bookings_bus.BookingCancelled
+    ) -> None:
+        news = convert.booking_news(message.booking)
+        booking, _ = await self._apply(tx, envelope, news, BookingState.CANCELLED)
+        await tx.drop_booking_reminders(news.booking_id)
+        if booking is None:
+            return
+        cancelled_by, previous = convert.canceller(message), convert.previous_state(message)
+        if cancelled_by is Canceller.EVENT_CANCELLED:
+            # The same notification EventCancelled sends, under the same key: whichever of the two
+            # messages is handled first notifies this guest, the other finds it done.
+            if hears_of_event_cancellation(previous):
+                await tx.notify(
+                    source_key=event_cancelled_key(news.event.event_id),
+                    content=content.event_cancelled(booking.event, message.reason, self.links),
+                    recipients=ToUsers((news.guest_id,)),
+                )
+            return
+        cancelled = content.booking_cancelled(booking, cancelled_by, message.reason, self.links)
+        await self._to(tx, envelope, news.guest_id, cancelled)
+        if host_hears_of_cancellation(cancelled_by, previous):
+            told = content.guest_cancelled(booking, message.reason, self.links)
+            await self._to(tx, envelope, news.host_id, told)
+
+    async def _apply(
+        self, tx: NotificationTransaction, envelope: Envelope, news: BookingNews, state: BookingState
+    ) -> tuple[BookingSummary | None, BookingState | None]:
+        """Update the projection: the booking as notifications describe it (None when this message
+        is older than what is known: nobody is notified), and its state before this message."""
+        applied = await tx.apply_booking(news, state=state, changed_at=convert.occurred(envelope))
+        if not applied.fresh:
+            log.info(
+                "booking event older than the known state; not notified",
+                extra={"booking_id": news.booking_id, "type": envelope.type},
+            )
+            return None, applied.previous_state
+        # The events service's view of the event (title, time, venue) wins over the booking's copy.
+        booking = BookingSummary(
+            booking_id=news.booking_id,
+            seats=news.seats,
+            event=applied.event or news.event,
+            waitlist_position=news.waitlist_position,
+        )
+        return booking, applied.previous_state
+
+    async def _to(
+        self, tx: NotificationTransaction, envelope: Envelope, user_id: str, message: Content
+    ) -> None:
+        await tx.notify(source_key=envelope.event_id, content=message, recipients=ToUsers((user_id,)))
+
+    async def _schedule_reminders(
+        self, tx: NotificationTransaction, envelope: Envelope, news: BookingNews, booking: BookingSummary
+    ) -> None:
+        start = booking.event.start_time
+        await tx.schedule_reminders(
+            booking_id=news.booking_id,
+            event_id=news.event.event_id,
+            guest_id=news.guest_id,
+            start_time=start,
+            due=reminders_for(start, convert.occurred(envelope), self.offsets),
+        )
+
+    # -- events ---------------------------------------------------------------------------------------
+
+    async def on_event_created(
+        self, tx: NotificationTransaction, envelope: Envelope, message: events_bus.EventCreated
+    ) -> None:
+        await self._apply_event(tx, envelope, convert.known_event(message.event), EventState.SCHEDULED)
+
+    async def on_event_updated(
+        self, tx: NotificationTransaction, envelope: Envelope, message: events_bus.EventUpdated
+    ) -> None:
+        event = convert.known_event(message.event)
+        fresh = await self._apply_event(tx, envelope, event, EventState.SCHEDULED)
+        # Guests hear of every change, even one superseded by a later update we already know: it
+        # happened, and its message describes it. Only the newest version moves reminders.
+        await tx.notify(
+            source_key=envelope.event_id,
+            content=content.event_updated(event.summary, convert.event_change(message), self.links),
+            recipients=ToEventGuests(event.summary.event_id, ACTIVE_BOOKING_STATES),
+        )
+        if fresh and "start_time" in message.changed_fields:
+            start = event.summary.start_time
+            await tx.rearm_event_reminders(
+                event_id=event.summary.event_id,
+                start_time=start,
+                due=reminders_for(start, convert.occurred(envelope), self.offsets),
+            )
+
+    async def on_event_cancelled(
+        self, tx: NotificationTransaction, envelope: Envelope, message: events_bus.EventCancelled
+    ) -> None:
+        event = convert.known_event(message.event)
+        await self._apply_event(tx, envelope, event, EventState.CANCELLED)
+        await tx.drop_event_reminders(event.summary.event_id)
+        await tx.notify(
+            source_key=event_cancelled_key(event.summary.event_id),
+            content=content.event_cancelled(event.summary, message.reason, self.links),
+            recipients=ToEventGuests(event.summary.event_id, ACTIVE_BOOKING_STATES),
+        )
+
+    async def on_event_completed(
+        self, tx: NotificationTransaction, envelope: Envelope, message: events_bus.EventCompleted
+    ) -> None:
+        event = convert.known_event(message.event)
+        await self._apply_event(tx, envelope, event, EventState.COMPLETED)
+        await tx.drop_event_reminders(event.summary.event_id)
+        await tx.notify(
+            source_key=event_completed_key(event.summary.event_id),
+            content=content.rate_event(event.summary, self.links),
+            recipients=ToEventGuests(event.summary.event_id, ATTENDING_STATES),
+        )
+
+    async def _apply_event(
+        self, tx: NotificationTransaction, envelope: Envelope, event: KnownEvent, state_unsaid: EventState
+    ) -> bool:
+        """Record the events service's view of the event; False when a newer version is known."""
+        await tx.remember_users([event.organizer_id])
+        return await tx.apply_event(
+            event, state=event.state or state_unsaid, version=event.version or convert.occurred(envelope)
+        )

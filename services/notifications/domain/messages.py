@@ -1,0 +1,181 @@
+"""What a message says and what it talks about, as plain data.
+
+A `Content` is composed once, when the trigger is handled (content.py), and stored with the
+message: its title and body are the in-app notification; the email and SMS templates render it for
+each recipient (adding their name). Times are shown in the event's own time zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from services.notifications.domain.kinds import Kind
+
+
+@dataclass(frozen=True)
+class Content:
+    kind: Kind
+    title: str
+    paragraphs: tuple[str, ...]
+    # Key details shown as a small table: (label, value).
+    facts: tuple[tuple[str, str], ...] = ()
+    link: str = ""
+    action: str = ""
+    # A verification code, shown prominently (and in the subject).
+    code: str = ""
+    # Don't deliver after this: a code that expired, a reminder of an event that started.
+    expires_at: datetime | None = None
+    # Who it's for when there is no directory lookup (security mail).
+    recipient_name: str = ""
+    # Security mail and the like: no "manage your preferences" footer, because preferences don't apply.
+    transactional: bool = False
+
+    @property
+    def subject(self) -> str:
+        return f"{self.code} is your seatmesh verification code" if self.code else self.title
+
+    @property
+    def body(self) -> str:
+        """The in-app body: the paragraphs, then the facts."""
+        parts = list(self.paragraphs)
+        if self.facts:
+            parts.append("\n".join(f"{label}: {value}" for label, value in self.facts))
+        return "\n\n".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        # Spelled out: dataclasses.asdict deep-copies every nested tuple, a measurable share of
+        # what a bus message costs.
+        return {
+            "kind": self.kind.value,
+            "title": self.title,
+            "paragraphs": list(self.paragraphs),
+            "facts": [list(fact) for fact in self.facts],
+            "link": self.link,
+            "action": self.action,
+            "code": self.code,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "recipient_name": self.recipient_name,
+            "transactional": self.transactional,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Content:
+        expires = data.get("expires_at")
+        return cls(
+            kind=Kind(data["kind"]),
+            title=str(data["title"]),
+            paragraphs=tuple(data.get("paragraphs", ())),
+            facts=tuple((str(label), str(value)) for label, value in data.get("facts", ())),
+            link=str(data.get("link", "")),
+            action=str(data.get("action", "")),
+            code=str(data.get("code", "")),
+            expires_at=datetime.fromisoformat(expires) if expires else None,
+            recipient_name=str(data.get("recipient_name", "")),
+            transactional=bool(data.get("transactional", False)),
+        )
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """The event as a notification describes it (from a booking's details or an events message)."""
+
+    event_id: str
+    title: str
+    start_time: datetime
+    end_time: datetime
+    time_zone: str
+    city: str = ""
+    venue: str = ""
+
+    def when(self) -> str:
+        return format_span(self.start_time, self.end_time, self.time_zone)
+
+    def where(self) -> str:
+        return ", ".join(part for part in (self.venue, self.city) if part)
+
+    def facts(self, *extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+        rows = [("Event", self.title), ("When", self.when())]
+        if self.where():
+            rows.append(("Where", self.where()))
+        return (*rows, *extra)
+
+
+@dataclass(frozen=True)
+class BookingSummary:
+    """A booking as a notification describes it."""
+
+    booking_id: str
+    seats: int
+    event: EventSummary
+    waitlist_position: int = 0
+
+    def facts(self) -> tuple[tuple[str, str], ...]:
+        return self.event.facts(("Seats", seats_text(self.seats)))
+
+
+@dataclass(frozen=True)
+class EventChange:
+    """What EventUpdated says changed; previous values as they were."""
+
+    changed_fields: Sequence[str]
+    previous_start_time: datetime | None = None
+    previous_end_time: datetime | None = None
+    previous_venue: str = ""
+    previous_city: str = ""
+
+
+def seats_text(seats: int) -> str:
+    return "1 seat" if seats == 1 else f"{seats} seats"
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _zone_label(local: datetime) -> str:
+    """'CET (Europe/Berlin)'; the zone name alone when it has no letter abbreviation ('+04')."""
+    name = getattr(local.tzinfo, "key", "UTC")
+    abbreviation = local.tzname() or ""
+    if abbreviation and abbreviation[0].isalpha() and abbreviation != name:
+        return f"{abbreviation} ({name})"
+    return str(name)
+
+
+def format_time(moment: datetime, time_zone: str) -> str:
+    """'Saturday, 5 December 2026, 18:00 CET (Europe/Berlin)' (UTC when the zone is unknown)."""
+    local = moment.astimezone(zone(time_zone))
+    return f"{local:%A}, {local.day} {local:%B %Y, %H:%M} {_zone_label(local)}"
+
+
+def format_span(start: datetime, end: datetime, time_zone: str) -> str:
+    """'Saturday, 5 December 2026, 18:00–21:00 CET (Europe/Berlin)'; both dates when it spans days."""
+    tz = zone(time_zone)
+    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    if local_start.date() != local_end.date():
+        return f"{format_time(start, time_zone)} – {format_time(end, time_zone)}"
+    day = f"{local_start:%A}, {local_start.day} {local_start:%B %Y}"
+    if local_start.tzname() == local_end.tzname():
+        return f"{day}, {local_start:%H:%M}–{local_end:%H:%M} {_zone_label(local_start)}"
+    # The clocks change during the event: say which offset each time is in.
+    return f"{day}, {local_start:%H:%M} {local_start.tzname()} – {local_end:%H:%M} {_zone_label(local_end)}"
+
+
+def describe_offset(offset: timedelta) -> str:
+    """'24 hours', '1 hour', '90 minutes', '30 seconds' — how far ahead a reminder is."""
+    seconds = int(offset.total_seconds())
+    if seconds % 86_400 == 0 and seconds >= 2 * 86_400:
+        return f"{seconds // 86_400} days"
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return "1 hour" if hours == 1 else f"{hours} hours"
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
+    return "1 second" if seconds == 1 else f"{seconds} seconds"

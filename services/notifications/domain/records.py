@@ -1,0 +1,177 @@
+"""What the bus, the store and other services hand over, as domain types: who a message is for,
+what is known of bookings and events, inbox entries, deliveries, reminders, contacts, dead letters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.notifications.domain.kinds import BookingState, Channel, DeliveryState, EventState, Kind
+from services.notifications.domain.messages import Content, EventSummary
+
+# -- who a message is for -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToUsers:
+    """These users: one (most messages) or a group (a reminder's guests)."""
+
+    user_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ToEventGuests:
+    """The guests of an event whose booking is in one of `states`."""
+
+    event_id: str
+    states: tuple[BookingState, ...]
+
+
+@dataclass(frozen=True)
+class ToEveryoneKnown:
+    """Every user this service has heard of on the bus (an admin's announcement)."""
+
+
+Recipients = ToUsers | ToEventGuests | ToEveryoneKnown
+
+
+# -- what the bus tells -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Registration:
+    user_id: str
+    organizer: bool
+
+
+@dataclass(frozen=True)
+class CodeIssued:
+    """A verification code for the address being verified (which may not be the account's yet)."""
+
+    user_id: str
+    email: str
+    display_name: str
+    code: str
+    expire_time: datetime | None
+
+
+@dataclass(frozen=True)
+class BookingNews:
+    """A booking as a bookings message describes it, with its event as the booking knew it."""
+
+    booking_id: str
+    guest_id: str
+    host_id: str
+    seats: int
+    event: EventSummary
+    # What the message says the booking's state is (None when it says nothing).
+    state: BookingState | None
+    waitlist_position: int = 0
+
+
+@dataclass(frozen=True)
+class AppliedBooking:
+    # False when a newer state was already known (a late message): nothing was changed.
+    fresh: bool
+    previous_state: BookingState | None
+    # The events service's view of the event; None when only bookings told us about it.
+    event: EventSummary | None
+
+
+@dataclass(frozen=True)
+class KnownEvent:
+    """An event as the events service describes it (on the bus, or asked directly)."""
+
+    summary: EventSummary
+    organizer_id: str
+    # None when the message did not say.
+    state: EventState | None
+    # The events service's update time of this description; None when unknown.
+    version: datetime | None
+
+
+# -- what the store holds -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """An in-app notification as its recipient sees it."""
+
+    id: uuid.UUID
+    kind: Kind
+    title: str
+    body: str
+    link: str
+    read: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One email or SMS send, as an admin sees it."""
+
+    id: uuid.UUID
+    kind: Kind
+    channel: Channel
+    recipient_id: uuid.UUID
+    address: str | None
+    state: DeliveryState
+    attempts: int
+    last_error: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """A delivery a worker has leased, with what to send."""
+
+    id: uuid.UUID
+    message_id: uuid.UUID
+    channel: Channel
+    recipient_id: uuid.UUID
+    address: str | None
+    # Counted when claimed, so an attempt that crashed the process counts too.
+    attempts: int
+    created_at: datetime
+    content: Content
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    booking_id: uuid.UUID
+    event_id: uuid.UUID
+    kind: Kind
+    guest_id: uuid.UUID
+    start_time: datetime
+    # None when the event is not known here (its reminder cannot say anything useful).
+    event: EventSummary | None
+
+
+# -- from elsewhere -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Where a user is reached, from the users service at send time."""
+
+    user_id: str
+    email: str
+    display_name: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A bus message some consumer gave up on, from the mesh's dead-letter stream."""
+
+    id: str
+    stream: str
+    event_id: str
+    type: str
+    error: str
+    attempts: int
+    dead_time: datetime

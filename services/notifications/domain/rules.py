@@ -1,0 +1,249 @@
+"""The rules of notifications, as plain functions: who gets what on which channel, when to retry,
+which reminders a booking gets, what makes two messages the same one, and what a valid request is.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.notifications.domain.kinds import (
+    ACTIVE_BOOKING_STATES,
+    SECURITY_KINDS,
+    BookingState,
+    Canceller,
+    Channel,
+    DeliveryState,
+    Kind,
+)
+from services.notifications.domain.records import ClaimedDelivery
+from services.runtime.errors import Violations, permission_denied
+
+# -- preferences and channels -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelChoice:
+    in_app: bool
+    email: bool
+    sms: bool
+
+    def channels(self) -> set[Channel]:
+        chosen = set()
+        if self.in_app:
+            chosen.add(Channel.IN_APP)
+        if self.email:
+            chosen.add(Channel.EMAIL)
+        if self.sms:
+            chosen.add(Channel.SMS)
+        return chosen
+
+
+# In-app and email on, SMS off (it costs money and a phone number is optional).
+DEFAULT_CHOICE = ChannelChoice(in_app=True, email=True, sms=False)
+
+
+def configurable_kinds() -> list[Kind]:
+    """Kinds a user can tune: all but security mail."""
+    return [kind for kind in Kind if kind not in SECURITY_KINDS]
+
+
+def effective_preferences(stored: Mapping[Kind, ChannelChoice]) -> dict[Kind, ChannelChoice]:
+    """One entry per configurable kind: what the user set, defaults for the rest."""
+    return {kind: stored.get(kind, DEFAULT_CHOICE) for kind in configurable_kinds()}
+
+
+def requested_channels(channels: Iterable[Channel]) -> set[Channel]:
+    """SendNotification's channel list; empty means in-app and email."""
+    return set(channels) or {Channel.IN_APP, Channel.EMAIL}
+
+
+# -- deliveries ---------------------------------------------------------------------------------------
+
+
+def retry_delay(attempt: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter for the attempt that just failed (1 = the first).
+
+    "Equal jitter": half the exponential delay is kept, half is random, so retries of many
+    deliveries that failed together spread out but never come back sooner than half the delay.
+    """
+    exponential = min(cap, base * 2.0 ** max(0, attempt - 1))
+    rng = rng or random.Random()
+    return exponential / 2 + rng.uniform(0, exponential / 2)
+
+
+def state_after_refusal(attempts: int, *, permanent: bool, max_attempts: int) -> DeliveryState:
+    """The recipient was refused: try again later, or give up when it is permanent or the attempts
+    are spent."""
+    return DeliveryState.FAILED if permanent or attempts >= max_attempts else DeliveryState.PENDING
+
+
+def why_hopeless(delivery: ClaimedDelivery, *, now: datetime, max_attempts: int) -> str | None:
+    """Why a claimed delivery must not be sent any more; None when it may go."""
+    if delivery.expires_at is not None and delivery.expires_at <= now:
+        return "expired before it could be delivered"
+    if delivery.attempts > max_attempts:
+        # Claimed more often than allowed without an outcome: the process sending it keeps dying
+        # (a poison message must not crash-loop the service).
+        return f"no outcome after {delivery.attempts - 1} attempts; given up"
+    return None
+
+
+# -- bookings -----------------------------------------------------------------------------------------
+
+
+def hears_of_event_cancellation(previous: BookingState | None) -> bool:
+    """A booking cancelled with its event: its guest is told the event was cancelled if the
+    booking held or awaited seats (or its earlier state is not known)."""
+    return previous is None or previous in ACTIVE_BOOKING_STATES
+
+
+def host_hears_of_cancellation(cancelled_by: Canceller | None, previous: BookingState | None) -> bool:
+    """The host is told when a guest gives up seats they held or asked for."""
+    return cancelled_by is Canceller.GUEST and previous in (
+        BookingState.CONFIRMED,
+        BookingState.AWAITING_APPROVAL,
+    )
+
+
+def promoted_state(announced: BookingState | None) -> BookingState:
+    """A waitlisted booking got seats: confirmed, unless the host still has to approve it."""
+    return (
+        BookingState.AWAITING_APPROVAL
+        if announced is BookingState.AWAITING_APPROVAL
+        else BookingState.CONFIRMED
+    )
+
+
+# -- reminders ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReminderOffsets:
+    before_24h: timedelta
+    before_1h: timedelta
+
+    def items(self) -> list[tuple[Kind, timedelta]]:
+        return [(Kind.REMINDER_24H, self.before_24h), (Kind.REMINDER_1H, self.before_1h)]
+
+
+def reminders_for(
+    start_time: datetime, confirmed_at: datetime, offsets: ReminderOffsets
+) -> list[tuple[Kind, datetime]]:
+    """(kind, due time) of the reminders a booking confirmed at `confirmed_at` should get.
+
+    A reminder whose due time had already passed when the booking was confirmed is skipped: who
+    books two hours ahead has just been told when it starts and needs no "tomorrow" reminder.
+    """
+    due = [(kind, start_time - offset) for kind, offset in offsets.items()]
+    return [(kind, when) for kind, when in due if when > confirmed_at]
+
+
+def reminder_still_useful(start_time: datetime, now: datetime) -> bool:
+    """A reminder that is late (the mesh was down at its due time) goes out only before the start."""
+    return now < start_time
+
+
+# -- what makes two messages the same one -------------------------------------------------------------
+# A message is unique per (source key, kind): a key names what caused it, so whatever causes the
+# same news twice (a redelivery, two paths to one fact) finds the message there already.
+
+
+def reminder_key(event_id: str, kind: Kind, start_time: datetime) -> str:
+    """Once per event, kind and start time: a moved event gets new reminders."""
+    return f"reminder:{event_id}:{kind}:{int(start_time.timestamp())}"
+
+
+def event_cancelled_key(event_id: str) -> str:
+    """EventCancelled and each BookingCancelled it causes mean the same thing to a guest."""
+    return f"event-cancelled:{event_id}"
+
+
+def event_completed_key(event_id: str) -> str:
+    return f"event-completed:{event_id}"
+
+
+def send_key(sender_id: str, request_id: str) -> str:
+    return f"send:{sender_id}:{request_id}"
+
+
+# -- requests -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KindChoice:
+    # None: not a kind of notification (the unspecified value, or one unknown here).
+    kind: Kind | None
+    choice: ChannelChoice
+
+
+def validate_preferences(entries: Sequence[KindChoice], *, given: bool) -> dict[Kind, ChannelChoice]:
+    """The choices to store, one per kind; every problem with the request at once."""
+    violations = Violations()
+    if not given:
+        violations.add("preferences", "is required")
+    choices: dict[Kind, ChannelChoice] = {}
+    for index, entry in enumerate(entries):
+        path = f"preferences.kinds[{index}].kind"
+        if entry.kind in SECURITY_KINDS:
+            violations.add(path, "security messages are always emailed; they have no preferences")
+        elif entry.kind is None:
+            violations.add(path, "must be a notification kind")
+        elif entry.kind in choices:
+            violations.add(path, "is listed twice")
+        else:
+            choices[entry.kind] = entry.choice
+    violations.raise_if_any()
+    return choices
+
+
+@dataclass(frozen=True)
+class SendDraft:
+    """SendNotification as the client wrote it."""
+
+    event_id: str
+    title: str
+    body: str
+    # None where the client named no channel this service knows.
+    channels: tuple[Channel | None, ...]
+
+
+@dataclass(frozen=True)
+class Send:
+    """A message from an organizer (to one event's attendees) or an admin (to everyone)."""
+
+    event_id: str | None
+    title: str
+    body: str
+    channels: frozenset[Channel]
+
+
+def validate_send(draft: SendDraft, *, is_admin: bool) -> Send:
+    violations = Violations()
+    title, body = draft.title.strip(), draft.body.strip()
+    violations.check(1 <= len(title) <= 200, "title", "must be 1–200 characters")
+    violations.check(1 <= len(body) <= 5000, "body", "must be 1–5,000 characters")
+    for index, channel in enumerate(draft.channels):
+        violations.check(channel is not None, f"channels[{index}]", "must be IN_APP, EMAIL or SMS")
+    event_id: str | None = None
+    if draft.event_id:
+        try:
+            event_id = str(uuid.UUID(draft.event_id))
+        except ValueError:
+            violations.add("event_id", "must be an event id")
+    elif not is_admin:
+        violations.add("event_id", "is required: organizers write to the attendees of one of their events")
+    violations.raise_if_any()
+    channels = requested_channels(channel for channel in draft.channels if channel is not None)
+    return Send(event_id=event_id, title=title, body=body, channels=frozenset(channels))
+
+
+def check_may_write_to_attendees(organizer_id: str, sender_id: str, *, is_admin: bool) -> None:
+    """Organizers write only to the attendees of their own events; admins to any event's."""
+    if not is_admin and organizer_id != sender_id:
+        raise permission_denied(
+            "you can write only to the attendees of your own events", reason="NOT_EVENT_ORGANIZER"
+        )

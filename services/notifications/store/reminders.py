@@ -1,0 +1,172 @@
+"""The reminder schedule: one row per (booking, kind) with its due time, moved with the event and
+gone with the booking or the event; claimed by the reminder job when due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Integer, String, bindparam, delete, func, literal, select, tuple_, union_all
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.types import Text, Uuid
+
+from services.notifications.domain.kinds import BookingState, Kind
+from services.notifications.domain.records import DueReminder
+from services.notifications.store.projections import event_summary
+from services.notifications.tables import bookings, events, reminders
+from services.runtime.database import Executor, Statement
+
+# The kinds the reminders table allows (its CHECK constraint), one optional due time each: plain
+# parameters rather than arrays, which cost more to send than the rest of the statement.
+REMINDER_KINDS = (Kind.REMINDER_24H, Kind.REMINDER_1H)
+
+
+def _schedule_reminders() -> Any:
+    rows = insert(reminders).from_select(
+        ["booking_id", "kind", "event_id", "guest_id", "start_time", "due_at"],
+        union_all(
+            *(
+                select(
+                    bindparam("booking_id", type_=Uuid),
+                    literal(kind.value, Text),
+                    bindparam("event_id", type_=Uuid),
+                    bindparam("guest_id", type_=Uuid),
+                    bindparam("start_time", type_=DateTime(timezone=True)),
+                    bindparam(f"due_{kind}", type_=DateTime(timezone=True)),
+                ).where(bindparam(f"due_{kind}", type_=DateTime(timezone=True)).is_not(None))
+                for kind in REMINDER_KINDS
+            )
+        ),
+    )
+    return rows.on_conflict_do_update(
+        constraint="pk_reminders",
+        set_={"start_time": rows.excluded.start_time, "due_at": rows.excluded.due_at},
+    )
+
+
+_SCHEDULE = Statement.of(_schedule_reminders())
+_DROP_BOOKING = Statement.of(
+    delete(reminders).where(reminders.c.booking_id == bindparam("booking_id", type_=Uuid))
+)
+_DROP_EVENT = Statement.of(delete(reminders).where(reminders.c.event_id == bindparam("event_id", type_=Uuid)))
+# Every confirmed guest of the event gets the reminder of one kind, due at the given time.
+_ARM_EVENT = Statement.of(
+    insert(reminders)
+    .from_select(
+        ["booking_id", "kind", "event_id", "guest_id", "start_time", "due_at"],
+        select(
+            bookings.c.booking_id,
+            bindparam("kind", type_=String),
+            bookings.c.event_id,
+            bookings.c.guest_id,
+            bindparam("start_time", type_=DateTime(timezone=True)),
+            bindparam("due_at", type_=DateTime(timezone=True)),
+        ).where(
+            bookings.c.event_id == bindparam("event_id", type_=Uuid),
+            bookings.c.state == BookingState.CONFIRMED.value,
+        ),
+    )
+    .on_conflict_do_nothing()
+)
+
+_due = (
+    select(reminders)
+    .where(reminders.c.due_at <= func.now())
+    .order_by(reminders.c.due_at)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(skip_locked=True)
+    .cte("due")
+)
+_CLAIM_DUE = Statement.of(
+    select(
+        _due, events.c.title, events.c.end_time, events.c.time_zone, events.c.city, events.c.venue
+    ).select_from(_due.outerjoin(events, events.c.event_id == _due.c.event_id))
+)
+_DELETE = Statement.of(
+    delete(reminders).where(
+        tuple_(reminders.c.booking_id, reminders.c.kind).in_(
+            select(
+                func.unnest(bindparam("booking_ids", type_=ARRAY(Uuid))),
+                func.unnest(bindparam("kinds", type_=ARRAY(Text))),
+            )
+        )
+    )
+)
+_NOW = Statement.of(select(func.now()))
+
+
+def _due_reminder(row: Any) -> DueReminder:
+    return DueReminder(
+        booking_id=row.booking_id,
+        event_id=row.event_id,
+        kind=Kind(row.kind),
+        guest_id=row.guest_id,
+        start_time=row.start_time,
+        # The reminded start time, with the rest of the event as the projection holds it.
+        event=event_summary(row) if row.title is not None else None,
+    )
+
+
+class Reminders(Executor):
+    """The writes of the reminder schedule (part of NotificationTransaction)."""
+
+    async def schedule_reminders(
+        self,
+        *,
+        booking_id: str,
+        event_id: str,
+        guest_id: str,
+        start_time: datetime,
+        due: Sequence[tuple[Kind, datetime]],
+    ) -> None:
+        if not due:
+            return
+        due_at = dict(due)
+        if not due_at.keys() <= set(REMINDER_KINDS):
+            raise ValueError(f"unknown reminder kinds: {sorted(due_at.keys() - set(REMINDER_KINDS))}")
+        await self.execute(
+            _SCHEDULE,
+            booking_id=booking_id,
+            event_id=event_id,
+            guest_id=guest_id,
+            start_time=start_time,
+            **{f"due_{kind}": due_at.get(kind) for kind in REMINDER_KINDS},
+        )
+
+    async def drop_booking_reminders(self, booking_id: str) -> None:
+        await self.execute(_DROP_BOOKING, booking_id=booking_id)
+
+    async def drop_event_reminders(self, event_id: str) -> None:
+        await self.execute(_DROP_EVENT, event_id=event_id)
+
+    async def rearm_event_reminders(
+        self, *, event_id: str, start_time: datetime, due: Sequence[tuple[Kind, datetime]]
+    ) -> None:
+        """The event moved: every confirmed guest's reminders follow the new start time.
+
+        Reminders already sent for the old time are armed again for the new one (the date changed,
+        so a reminder of it is news); `due` holds those still ahead of when the event moved.
+        """
+        await self.execute(_DROP_EVENT, event_id=event_id)
+        for kind, due_at in due:
+            await self.execute(_ARM_EVENT, event_id=event_id, kind=kind, start_time=start_time, due_at=due_at)
+
+    async def claim_due_reminders(self, limit: int) -> list[DueReminder]:
+        """Due reminders, locked for this transaction (other replicas skip them), with their event."""
+        return [_due_reminder(row) for row in await self.rows(_CLAIM_DUE, limit=limit)]
+
+    async def delete_reminders(self, handled: Iterable[DueReminder]) -> None:
+        handled = list(handled)
+        if handled:
+            await self.execute(
+                _DELETE,
+                booking_ids=[reminder.booking_id for reminder in handled],
+                kinds=[reminder.kind for reminder in handled],
+            )
+
+    async def now(self) -> datetime:
+        """The database's clock (the one due times are compared with)."""
+        moment: datetime = await self.scalar(_NOW)
+        return moment
