@@ -3,9 +3,11 @@
     seatmesh create-admin --email admin@example.com [--password ...] [--display-name "Site admin"]
 
 creates a verified admin in the users database (SEATMESH_DATABASE_URL, migrated first), or
-promotes and verifies the account that already has the email (its password changes only when
---password is given). Without --password the password is read from SEATMESH_ADMIN_PASSWORD or
-asked for on the terminal, so it need not appear in the shell history.
+promotes the account that already has the email, if its owner verified the address. Promoting
+always sets the password you give and signs the account out everywhere: an account someone else
+registered first, waiting for this promotion, must not keep a password or a session you never saw.
+Without --password the password is read from SEATMESH_ADMIN_PASSWORD or asked for on the
+terminal, so it need not appear in the shell history.
 """
 
 from __future__ import annotations
@@ -46,10 +48,26 @@ def _one_line(error: ServiceError) -> str:
     return "; ".join(f"--{item.field.replace('_', '-')} {item.description}" for item in error.violations)
 
 
+# What the operator can do about an account that is not promoted.
+_PROMOTION_ADVICE = {
+    domain.PromotionRefusal.NOT_VERIFIED: (
+        "{email} has an account whose address was never verified, so whoever registered it may not"
+        " own the mailbox: it is not promoted. If the account is yours, verify the address with the"
+        " code emailed to it (POST /v1/users:resendVerification sends a new one) and run this command"
+        " again; otherwise choose another address."
+    ),
+    domain.PromotionRefusal.PASSWORD_REQUIRED: (
+        "{email} already has an account; promoting it replaces its password and ends its sessions:"
+        " give the new password with --password or SEATMESH_ADMIN_PASSWORD (or type it when asked)."
+    ),
+}
+
+
 async def create_admin(
     settings: UsersSettings, *, email: str, password: str | None, display_name: str, migrate: bool = False
 ) -> AdminResult:
-    """Create a verified admin, or promote and verify the existing account with this email.
+    """Create a verified admin, or promote the existing (verified) account with this email,
+    replacing its password and ending its sessions.
 
     With `migrate`, the database is created and migrated first (after the inputs were checked, so
     a typo touches nothing).
@@ -61,21 +79,28 @@ async def create_admin(
     if migrate:
         await asyncio.to_thread(run_migrations, settings.database_url, USERS_MIGRATIONS)
     hasher = PasswordHasher(memory_kib=settings.password_memory_kib, time_cost=settings.password_time_cost)
-    password_hash = await hasher.hash(account.password) if account.password is not None else None
+    password = account.password
     database = Database(settings.database_url, source="users", pool_size=1)
     await database.open()
     try:
         async with UserStore(database).transaction() as tx:
-            existing = await tx.user_by_email(account.email)
+            existing = await tx.user_by_email_for_update(account.email)
             if existing is not None:
-                user = await tx.make_admin(existing.id, password_hash)
+                refusal = domain.admin_promotion_refusal(existing, password_given=password is not None)
+                if refusal is not None or password is None:
+                    advice = _PROMOTION_ADVICE[refusal or domain.PromotionRefusal.PASSWORD_REQUIRED]
+                    raise CommandError(advice.format(email=account.email))
+                user = await tx.make_admin(existing.id, await hasher.hash(password))
                 return AdminResult(str(user.id), created=False)
-            if password_hash is None:
-                raise CommandError(f"no account has the email {account.email}; give --password to create one")
+            if password is None:
+                raise CommandError(
+                    f"no account has the email {account.email};"
+                    " give --password (or SEATMESH_ADMIN_PASSWORD) to create one"
+                )
             try:
                 user = await tx.insert_user(
                     email=account.email,
-                    password_hash=password_hash,
+                    password_hash=await hasher.hash(password),
                     display_name=account.display_name,
                     phone="",
                     role=Role.ADMIN,
@@ -86,7 +111,8 @@ async def create_admin(
                 if error.reason != "EMAIL_TAKEN":
                     raise
                 raise CommandError(
-                    f"{account.email} registered just now; run the command again to promote it"
+                    f"{account.email} was registered by a sign-up just now; run the command again"
+                    " once its owner verified the address"
                 ) from None
             await tx.publish(convert.user_registered(user))
             return AdminResult(str(user.id), created=True)
@@ -101,7 +127,7 @@ def _password(args: argparse.Namespace) -> str | None:
     if from_env:
         return from_env
     if sys.stdin.isatty():
-        first = getpass.getpass("Password for the admin (empty keeps an existing account's): ")
+        first = getpass.getpass("Password for the admin: ")
         if not first:
             return None
         if getpass.getpass("Again: ") != first:
@@ -128,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     admin = commands.add_parser(
         "create-admin",
-        help="create a verified admin, or promote an existing account (uses SEATMESH_DATABASE_URL)",
+        help="create a verified admin, or promote a verified account (uses SEATMESH_DATABASE_URL)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

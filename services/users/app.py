@@ -4,6 +4,10 @@ what it needs.
 The users service verifies tokens with its own key ring (never calling itself over the network)
 and needs no service credential. Tests may pass `verifier` to make it trust test-minted tokens
 instead (as every service under `serve_service` does); `verifier=None` keeps its own.
+
+It does not start without SEATMESH_SERVICE_SECRET: verification codes leave it sealed with that
+secret (only notifications, which shares it, opens them), and other services present it for their
+tokens. Started without one, it would fail every sign-up and every service's first call instead.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from seatmesh.users.v1 import users_pb2_grpc
 from services.runtime.app import Runtime
 from services.runtime.auth import KeySet, TokenVerifier
 from services.runtime.clients import TokenSource
+from services.runtime.sealing import Sealer
 from services.runtime.server import Service
+from services.users import convert
 from services.users.consumers import UserConsumers
 from services.users.jobs import UserJobs
 from services.users.keyring import KeyRing
@@ -23,7 +29,7 @@ from services.users.passwords import PasswordHasher
 from services.users.servicer import ACCESS, SERVICE, UserServiceServicer
 from services.users.settings import UsersSettings
 from services.users.store import UserStore, UserTransaction
-from services.users.throttles import CodeThrottle, LoginThrottle
+from services.users.throttles import AddressThrottle, CodeThrottle, LoginThrottle
 
 # Tokens are accepted this long past `exp` by verifiers (runtime.auth), so old keys stay a bit longer.
 _CLOCK_LEEWAY = 60.0
@@ -55,6 +61,7 @@ async def build(
     verifier: TokenVerifier | None = None,
     credentials: TokenSource | None = None,
 ) -> Service:
+    secret = settings.service_secret.get_secret_value()
     keys = key_ring(settings)
     await asyncio.to_thread(keys.reload)
     runtime = Runtime.create(
@@ -67,12 +74,26 @@ async def build(
         time_cost=settings.password_time_cost,
         concurrency=settings.password_hash_concurrency,
     )
+
+    def sign_up_throttle(kind: str) -> AddressThrottle:
+        return AddressThrottle(
+            runtime.redis,
+            settings.redis_prefix,
+            kind,
+            window=settings.signup_window_seconds,
+            per_address=settings.signup_max_per_ip,
+            total=settings.signup_max_total,
+        )
+
     servicer = UserServiceServicer(
         settings=settings,
         store=store,
         pages=runtime.pages,
         keys=keys,
         hasher=hasher,
+        edge=runtime.edge,
+        signups=sign_up_throttle("signups"),
+        code_sends=sign_up_throttle("code-sends"),
         logins=LoginThrottle(
             runtime.redis,
             settings.redis_prefix,
@@ -86,6 +107,7 @@ async def build(
             interval=settings.verification_resend_interval_seconds,
             per_hour=settings.verification_max_sends_per_hour,
         ),
+        sealers={channel: Sealer(secret, purpose) for channel, purpose in convert.SEALING_PURPOSES.items()},
     )
     ratings = runtime.consumer(UserTransaction, sources=["bookings"], handlers=UserConsumers().handlers())
     jobs = UserJobs(store=store, keys=keys, key_reload_interval=settings.key_reload_seconds)

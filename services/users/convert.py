@@ -14,7 +14,7 @@ from seatmesh.users.v1 import bus_pb2, users_pb2
 from services.runtime.auth import Role
 from services.runtime.timestamps import timestamp
 from services.users import domain
-from services.users.domain import RatingKind, RatingTotals, Tokens, User
+from services.users.domain import CodeChannel, RatingKind, RatingTotals, Tokens, User
 
 _ROLE_TO_PROTO = {
     Role.PARTICIPANT: users_pb2.ROLE_PARTICIPANT,
@@ -88,6 +88,8 @@ def user_to_proto(user: User, *, full: bool) -> users_pb2.User:
         message.phone = user.phone
         message.role = role_to_proto(user.role)
         message.email_verified = user.email_verified
+        message.phone_verified = user.phone_verified
+        message.pending_email = user.pending_email or ""
         message.time_zone = user.time_zone
         message.locale = user.locale
         message.create_time.CopyFrom(timestamp(user.created_at))
@@ -118,13 +120,33 @@ def user_registered(user: User) -> bus_pb2.UserRegistered:
     )
 
 
-def verification_code_issued(user: User, code: str, expires_at: datetime) -> bus_pb2.VerificationCodeIssued:
-    """Notifications mails the code; it travels in plain only on the internal bus."""
+# The purpose each code event's sealed_code is sealed for (runtime.sealing.Sealer): the field's full
+# name, which is what bus.proto tells notifications to open it with.
+SEALING_PURPOSES = {
+    CodeChannel.EMAIL: bus_pb2.VerificationCodeIssued.DESCRIPTOR.fields_by_name["sealed_code"].full_name,
+    CodeChannel.PHONE: bus_pb2.PhoneCodeIssued.DESCRIPTOR.fields_by_name["sealed_code"].full_name,
+}
+
+
+def code_issued(
+    channel: CodeChannel, user: User, address: str, sealed_code: bytes, expires_at: datetime
+) -> bus_pb2.VerificationCodeIssued | bus_pb2.PhoneCodeIssued:
+    """What asks notifications to send a code to `address` (an email address or a phone number).
+    The code travels sealed to the user: the clear-text `code` field stays empty."""
+    if channel is CodeChannel.PHONE:
+        return bus_pb2.PhoneCodeIssued(
+            user_id=str(user.id),
+            phone=address,
+            display_name=user.display_name,
+            sealed_code=sealed_code,
+            expire_time=timestamp(expires_at),
+            locale=user.locale,
+        )
     return bus_pb2.VerificationCodeIssued(
         user_id=str(user.id),
-        email=user.email,
+        email=address,
         display_name=user.display_name,
-        code=code,
+        sealed_code=sealed_code,
         expire_time=timestamp(expires_at),
         locale=user.locale,
     )

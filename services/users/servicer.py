@@ -4,12 +4,16 @@ of the steps; the rules are in domain.py, the SQL in store.py.
 Access levels (ACCESS): sign-up, sign-in, JWKS and public profiles are open; BatchGetUsers is for
 services only; IssueServiceToken is open at the RPC gate (it checks the service's secret itself)
 and refused at the edge by Envoy's RBAC. ListUsers and SetUserRole check for the admin role here.
+
+Throttles count per client address as `runtime.edge` establishes it (the address Envoy vouches
+for, else the caller's own peer address), never from a header a caller could set.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -27,16 +31,18 @@ from services.runtime.auth import (
     require_principal,
     require_role,
 )
-from services.runtime.errors import bad_field, not_found, parse_uuid, permission_denied
+from services.runtime.edge import Edge
+from services.runtime.errors import ServiceError, bad_field, not_found, parse_uuid, permission_denied
 from services.runtime.interceptors import request_metadata
 from services.runtime.pagination import PageTokens, page_size
+from services.runtime.sealing import Sealer
 from services.users import convert, domain
-from services.users.domain import CodeVerdict, RefreshVerdict, Tokens, User
+from services.users.domain import CodeChannel, CodeClaim, CodeVerdict, RefreshVerdict, Tokens, User
 from services.users.keyring import KeyRing
 from services.users.passwords import PasswordHasher
 from services.users.settings import UsersSettings
 from services.users.store import UserStore, UserTransaction
-from services.users.throttles import CodeThrottle, LoginThrottle, client_ip
+from services.users.throttles import AddressThrottle, CodeThrottle, LoginThrottle, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +86,15 @@ class UserServiceServicer:
     pages: PageTokens
     keys: KeyRing
     hasher: PasswordHasher
+    edge: Edge
     logins: LoginThrottle
+    # Sign-ups, and codes sent, per client address and in total.
+    signups: AddressThrottle
+    code_sends: AddressThrottle
+    # Codes per email address or phone number.
     codes: CodeThrottle
+    # Seal each channel's codes for notifications (convert.SEALING_PURPOSES).
+    sealers: Mapping[CodeChannel, Sealer]
 
     # -- shared steps -----------------------------------------------------------------------------
 
@@ -111,24 +124,51 @@ class UserServiceServicer:
         )
         return Tokens(access_token=access_token, expires_in=ttl, refresh_token=refresh_token)
 
-    async def _issue_code(self, tx: UserTransaction, user: User) -> str:
-        """A fresh code for the user's current email, stored hashed; notifications mails it."""
+    def _client_address(self, context: grpc.aio.ServicerContext) -> str:
+        return self.edge.client_address(request_metadata(context), context.peer() or "")
+
+    async def _issue_code(self, tx: UserTransaction, user: User, channel: CodeChannel, address: str) -> str:
+        """A fresh code for `address` (an email address or the user's phone number), stored
+        hashed and published sealed; notifications sends it."""
         code = domain.new_verification_code()
         expires_at = datetime.now(UTC) + timedelta(seconds=self.settings.verification_code_ttl_seconds)
-        code_hash = domain.hash_verification_code(str(user.id), user.email, code)
-        await tx.save_verification_code(user, code_hash=code_hash, expires_at=expires_at)
-        await tx.publish(convert.verification_code_issued(user, code, expires_at))
+        await tx.save_verification_code(
+            channel,
+            user.id,
+            address=address,
+            code_hash=domain.hash_verification_code(str(user.id), address, code),
+            expires_at=expires_at,
+        )
+        sealed = self.sealers[channel].seal(code, str(user.id))
+        await tx.publish(convert.code_issued(channel, user, address, sealed, expires_at))
         return code
 
-    def _announce_code(self, email: str, code: str) -> None:
+    def _announce_code(self, address: str, code: str) -> None:
         # Only for local development: a real deployment never writes codes to its logs.
         if self.settings.dev_mode:
-            log.warning(f"dev mode: the verification code for {email} is {code}")
+            log.warning(f"dev mode: the verification code for {address} is {code}")
 
-    async def _take_code_send(self, email: str) -> None:
-        verdict = await self.codes.take(email)
+    @staticmethod
+    def _require(verdict: Verdict, refusal: Callable[[float], ServiceError]) -> None:
         if not verdict.allowed:
-            raise domain.too_many_verification_codes(verdict.retry_after)
+            raise refusal(verdict.retry_after)
+
+    async def _take_code_send(self, address: str, client_address: str) -> None:
+        """One code sent to `address`, within the client's and the platform's allowance."""
+        self._require(await self.code_sends.take(client_address), domain.too_many_verification_codes)
+        self._require(await self.codes.take(address), domain.too_many_verification_codes)
+
+    async def _judge_code(
+        self, tx: UserTransaction, claims: Sequence[CodeClaim], code: str
+    ) -> tuple[CodeVerdict, CodeClaim | None]:
+        """The verdict on a code entered for the claims' address, and the claim it confirms. Wrong
+        guesses are counted in `tx`, which commits before a refusal goes out."""
+        max_attempts = self.settings.verification_max_attempts
+        judgement = domain.judge_claims(claims, code, now=datetime.now(UTC), max_attempts=max_attempts)
+        counts = [await tx.count_wrong_code(claim.channel, claim.user.id) for claim in judgement.mismatched]
+        if judgement.verdict is CodeVerdict.MISMATCH:
+            return domain.after_mismatch(counts[0], max_attempts), None
+        return judgement.verdict, judgement.confirmed
 
     # -- sign-up ----------------------------------------------------------------------------------
 
@@ -142,6 +182,10 @@ class UserServiceServicer:
             phone=request.phone,
             role=convert.registered_role_from_proto(request.role),
         )
+        # Counted before anything costs: a duplicate or a race lost uses up an attempt too.
+        client_address = self._client_address(context)
+        self._require(await self.signups.take(client_address), domain.too_many_signups)
+        self._require(await self.code_sends.take(client_address), domain.too_many_signups)
         # Cheap early answer for the common duplicate; the unique index settles races below.
         if await self.store.user_by_email(registration.email) is not None:
             raise domain.email_taken()
@@ -157,7 +201,7 @@ class UserServiceServicer:
                 role=registration.role,
             )
             await tx.publish(convert.user_registered(user))
-            code = await self._issue_code(tx, user)
+            code = await self._issue_code(tx, user, CodeChannel.EMAIL, user.email)
         self._announce_code(user.email, code)
         return convert.user_to_proto(user, full=True)
 
@@ -165,19 +209,24 @@ class UserServiceServicer:
         self, request: users_pb2.VerifyEmailRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.User:
         email, code = domain.validate_code_entry(request.email, request.code)
-        max_attempts = self.settings.verification_max_attempts
         async with self.store.transaction() as tx:
-            user = await tx.user_by_email(email)
-            pending = await tx.verification_code_for_update(user.id) if user else None
-            verdict = domain.judge_code(user, pending, code, now=datetime.now(UTC), max_attempts=max_attempts)
-            if user is not None and verdict is CodeVerdict.MISMATCH:
-                # Counted in this transaction, which commits before the refusal goes out.
-                verdict = domain.after_mismatch(await tx.count_wrong_code(user.id), max_attempts)
-            elif user is not None and verdict is CodeVerdict.VALID:
-                user = await tx.mark_email_verified(user.id)
+            # The account with this address, and any changing to it: the code says which it is for.
+            claims = [
+                domain.email_claim(
+                    user, email, await tx.verification_code_for_update(CodeChannel.EMAIL, user.id)
+                )
+                for user in await tx.users_claiming_email(email)
+            ]
+            verdict, confirmed = await self._judge_code(tx, claims, code)
+            if confirmed is not None:
+                user = confirmed.user
+                if email == user.email:
+                    user = await tx.mark_email_verified(user.id)
+                else:
+                    user = await tx.confirm_email_change(user.id, email)
                 await tx.publish(convert.email_verified(user))
-        if user is None or verdict is not CodeVerdict.VALID:
-            raise domain.code_refusal(verdict)
+        if confirmed is None:
+            raise domain.code_refusal(verdict, CodeChannel.EMAIL)
         return convert.user_to_proto(user, full=True)
 
     async def ResendVerification(
@@ -185,12 +234,12 @@ class UserServiceServicer:
     ) -> empty_pb2.Empty:
         email = domain.validate_email(request.email)
         # Throttled per address whether or not it has an account, so the answer tells nothing.
-        await self._take_code_send(email)
+        await self._take_code_send(email, self._client_address(context))
         code = ""
         async with self.store.transaction() as tx:
             user = await tx.user_by_email(email)
             if user is not None and not user.email_verified:
-                code = await self._issue_code(tx, user)
+                code = await self._issue_code(tx, user, CodeChannel.EMAIL, user.email)
         if code:
             self._announce_code(email, code)
         return empty_pb2.Empty()
@@ -201,8 +250,8 @@ class UserServiceServicer:
         self, request: users_pb2.LoginRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.AuthTokens:
         email = domain.validate_sign_in(request.email, request.password)
-        ip = client_ip(request_metadata(context), context.peer() or "")
-        attempt = await self.logins.attempt(email, ip)
+        client_address = self._client_address(context)
+        attempt = await self.logins.attempt(email, client_address)
         if not attempt.now.allowed:
             raise domain.too_many_login_attempts(attempt.now.retry_after)
         user = await self.store.user_by_email(email)
@@ -212,10 +261,10 @@ class UserServiceServicer:
             if not attempt.after_failure.allowed:
                 raise domain.too_many_login_attempts(attempt.after_failure.retry_after)
             raise domain.invalid_credentials()
-        await self.logins.succeeded(email, ip)
+        await self.logins.succeeded(email, client_address)
         new_hash = None
         if self.hasher.needs_rehash(user.password_hash):
-            new_hash = await self.hasher.hash(request.password)
+            new_hash = await self.hasher.rehash(request.password)
         async with self.store.transaction() as tx:
             if new_hash is not None:
                 await tx.set_password_hash(user.id, new_hash)
@@ -267,6 +316,15 @@ class UserServiceServicer:
         # Unknown or already revoked: the caller is logged out either way.
         return empty_pb2.Empty()
 
+    async def LogoutEverywhere(
+        self, request: users_pb2.LogoutEverywhereRequest, context: grpc.aio.ServicerContext
+    ) -> empty_pb2.Empty:
+        user_id = _own_user_id(require_principal())
+        async with self.store.transaction() as tx:
+            ended = await tx.end_every_session(user_id)
+        log.info("signed out everywhere", extra={"user_id": str(user_id), "sessions": ended})
+        return empty_pb2.Empty()
+
     async def GetJwks(
         self, request: users_pb2.GetJwksRequest, context: grpc.aio.ServicerContext
     ) -> httpbody_pb2.HttpBody:
@@ -291,21 +349,52 @@ class UserServiceServicer:
         current = await self.store.user_by_id(user_id)
         if current is None:
             raise not_found("user", str(user_id))
-        changes = domain.without_unchanged_email(changes, current)
+        changes = domain.without_unchanged(changes, current)
         if changes.email is not None:
-            # Checked before a code is spent on it; the unique index settles races below.
+            # Checked before a code is spent on it; confirming the change checks again.
             if await self.store.user_by_email(changes.email) is not None:
                 raise domain.email_taken()
-            await self._take_code_send(changes.email)
+            await self._take_code_send(changes.email, self._client_address(context))
         code = ""
         async with self.store.transaction() as tx:
             user = await tx.update_profile(user_id, changes.updates())
             if user is None:
                 raise not_found("user", str(user_id))
             if changes.email is not None:
-                code = await self._issue_code(tx, user)
-        if code:
-            self._announce_code(user.email, code)
+                code = await self._issue_code(tx, user, CodeChannel.EMAIL, changes.email)
+        if changes.email is not None:
+            self._announce_code(changes.email, code)
+        return convert.user_to_proto(user, full=True)
+
+    async def SendPhoneCode(
+        self, request: users_pb2.SendPhoneCodeRequest, context: grpc.aio.ServicerContext
+    ) -> empty_pb2.Empty:
+        user_id = _own_user_id(require_principal())
+        user = await self.store.user_by_id(user_id)
+        if user is None:
+            raise not_found("user", str(user_id))
+        domain.check_phone_code_wanted(user)
+        await self._take_code_send(user.phone, self._client_address(context))
+        async with self.store.transaction() as tx:
+            code = await self._issue_code(tx, user, CodeChannel.PHONE, user.phone)
+        self._announce_code(user.phone, code)
+        return empty_pb2.Empty()
+
+    async def VerifyPhone(
+        self, request: users_pb2.VerifyPhoneRequest, context: grpc.aio.ServicerContext
+    ) -> users_pb2.User:
+        user_id = _own_user_id(require_principal())
+        code = domain.validate_phone_code(request.code)
+        async with self.store.transaction() as tx:
+            user = await tx.user_for_update(user_id)
+            if user is None:
+                raise not_found("user", str(user_id))
+            pending = await tx.verification_code_for_update(CodeChannel.PHONE, user_id)
+            verdict, confirmed = await self._judge_code(tx, [domain.phone_claim(user, pending)], code)
+            if confirmed is not None:
+                user = await tx.mark_phone_verified(user_id)
+        if confirmed is None:
+            raise domain.code_refusal(verdict, CodeChannel.PHONE)
         return convert.user_to_proto(user, full=True)
 
     async def GetUser(
@@ -352,7 +441,7 @@ class UserServiceServicer:
             ):
                 previous, user = user.role, await tx.set_role(user_id, new_role)
                 log.info(
-                    "role changed",
+                    "role changed; the account's sessions were ended",
                     extra={"user_id": str(user_id), "from": previous.value, "to": new_role.value},
                 )
         return convert.user_to_proto(user, full=True)
@@ -364,8 +453,6 @@ class UserServiceServicer:
     ) -> users_pb2.AuthTokens:
         configured = self.settings.service_secret.get_secret_value()
         name = request.service_name
-        if not configured:
-            log.error("SEATMESH_SERVICE_SECRET is empty: no service can authenticate")
         if not (domain.is_service_name(name) and domain.secret_matches(configured, request.secret)):
             log.warning(
                 "service credentials refused", extra={"service_name": name[:64], "peer": context.peer()}

@@ -39,10 +39,18 @@ class UsersSettings(ServiceSettings):
     login_max_failures_per_email: int = Field(default=10, ge=1)
     login_max_failures_per_ip: int = Field(default=100, ge=1)
 
-    # -- email verification ---------------------------------------------------------------------
+    # -- sign-up throttling (fixed window, in Redis) ----------------------------------------------
+    # Sign-ups, and separately verification codes sent (email or SMS), per client address and in
+    # total. Each sign-up costs an Argon2 hash and an email, each code an email or an SMS: the total
+    # caps what a crowd of addresses can cost. Load tests from one address raise the first.
+    signup_window_seconds: int = Field(default=3600, ge=1)
+    signup_max_per_ip: int = Field(default=30, ge=1)
+    signup_max_total: int = Field(default=3000, ge=1)
+
+    # -- email and phone verification -----------------------------------------------------------
     verification_code_ttl_seconds: int = Field(default=900, ge=60)
     verification_max_attempts: int = Field(default=5, ge=1)
-    # At most one code per email per interval, and so many per hour.
+    # At most one code per email address or phone number per interval, and so many per hour.
     verification_resend_interval_seconds: int = Field(default=60, ge=0)
     verification_max_sends_per_hour: int = Field(default=5, ge=1)
 

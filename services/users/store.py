@@ -4,6 +4,9 @@ is the unit of work that holds every write (with the outbox rows it publishes).
 Rows never leave this module: they become the domain's `User`, `VerificationCodeRecord` and
 `RefreshTokenRecord` here. Static statements are compiled once at import; the few that depend on
 the request (a filtered list, a profile update) are built per call.
+
+Pending codes live in one table per channel (`verification_codes` for email, `phone_codes` for
+SMS), with the same columns but the address's; `_CodeStatements` is the same SQL on either.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import dataclasses
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,8 +27,10 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     delete,
+    exists,
     func,
     insert,
+    or_,
     select,
     text,
     tuple_,
@@ -35,6 +41,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from services.runtime.auth import Role
 from services.runtime.database import Database, Executor, Row, Statement, Transaction
 from services.users.domain import (
+    CodeChannel,
     Rating,
     RatingKind,
     RatingTotals,
@@ -44,7 +51,7 @@ from services.users.domain import (
     VerificationCodeRecord,
     email_taken,
 )
-from services.users.tables import ratings, refresh_tokens, users, verification_codes
+from services.users.tables import phone_codes, ratings, refresh_tokens, users, verification_codes
 
 # The unique index on lower(email): a second account for an address is refused by it.
 EMAIL_UNIQUE_INDEX = "uq_users_email"
@@ -65,7 +72,16 @@ _BY_ID = users.c.id == bindparam("user_id")
 USER_BY_ID = Statement.of(select(users).where(_BY_ID))
 USER_BY_ID_FOR_UPDATE = Statement.of(select(users).where(_BY_ID).with_for_update())
 # lower(email) matches the unique index, so this is an index lookup.
-USER_BY_EMAIL = Statement.of(select(users).where(func.lower(users.c.email) == bindparam("email")))
+_HAS_EMAIL = func.lower(users.c.email) == bindparam("email")
+USER_BY_EMAIL = Statement.of(select(users).where(_HAS_EMAIL))
+USER_BY_EMAIL_FOR_UPDATE = Statement.of(select(users).where(_HAS_EMAIL).with_for_update())
+# The account that has an address, first, then those changing to it (pending_email is normalised).
+USERS_CLAIMING_EMAIL = Statement.of(
+    select(users)
+    .where(or_(_HAS_EMAIL, users.c.pending_email == bindparam("email")))
+    .order_by(_HAS_EMAIL.desc(), users.c.created_at, users.c.id)
+    .with_for_update()
+)
 USERS_BY_IDS = Statement.of(
     select(users).where(users.c.id == func.any(bindparam("user_ids", type_=ARRAY(Uuid))))
 )
@@ -93,10 +109,29 @@ MARK_EMAIL_VERIFIED = Statement.of(
     .values(email_verified=True, updated_at=func.now())
     .returning(users)
 )
+# Only while the account is still changing to this address: a later change voids the earlier code.
+CONFIRM_EMAIL_CHANGE = Statement.of(
+    update(users)
+    .where(users.c.id == bindparam("p_user_id"), users.c.pending_email == bindparam("p_email"))
+    .values(email=users.c.pending_email, pending_email=None, email_verified=True, updated_at=func.now())
+    .returning(users)
+)
+MARK_PHONE_VERIFIED = Statement.of(
+    update(users)
+    .where(users.c.id == bindparam("p_user_id"))
+    .values(phone_verified=True, updated_at=func.now())
+    .returning(users)
+)
 SET_ROLE = Statement.of(
     update(users)
     .where(users.c.id == bindparam("p_user_id"))
     .values(role=bindparam("p_role"), updated_at=func.now())
+    .returning(users)
+)
+SET_ADMIN = Statement.of(
+    update(users)
+    .where(users.c.id == bindparam("p_user_id"))
+    .values(role=Role.ADMIN.value, password_hash=bindparam("p_password_hash"), updated_at=func.now())
     .returning(users)
 )
 LOCK_ADMIN_CHANGES = Statement.of(select(func.pg_advisory_xact_lock(_ADMIN_LOCK)))
@@ -106,40 +141,70 @@ COUNT_OTHER_ADMINS = Statement.of(
     .where(users.c.role == Role.ADMIN.value, users.c.id != bindparam("user_id"))
 )
 
-_code_upsert = pg_insert(verification_codes).values(
-    user_id=bindparam("user_id"),
-    email=bindparam("email"),
-    code_hash=bindparam("code_hash"),
-    expires_at=bindparam("expires_at"),
-    attempts=0,
-)
-# A new code replaces any earlier one, and its wrong-attempt count starts from zero.
-SAVE_VERIFICATION_CODE = Statement.of(
-    _code_upsert.on_conflict_do_update(
-        index_elements=[verification_codes.c.user_id],
-        set_={
-            "email": _code_upsert.excluded.email,
-            "code_hash": _code_upsert.excluded.code_hash,
-            "expires_at": _code_upsert.excluded.expires_at,
-            "attempts": 0,
-            "created_at": func.now(),
-        },
-    )
-)
-VERIFICATION_CODE_FOR_UPDATE = Statement.of(
-    select(*_columns_of(VerificationCodeRecord, verification_codes))
-    .where(verification_codes.c.user_id == bindparam("user_id"))
-    .with_for_update()
-)
-COUNT_WRONG_CODE = Statement.of(
-    update(verification_codes)
-    .where(verification_codes.c.user_id == bindparam("p_user_id"))
-    .values(attempts=verification_codes.c.attempts + 1)
-    .returning(verification_codes.c.attempts)
-)
-DELETE_VERIFICATION_CODE = Statement.of(
-    delete(verification_codes).where(verification_codes.c.user_id == bindparam("user_id"))
-)
+
+_EXPIRED_A_DAY_AGO = func.now() - text("interval '1 day'")
+
+
+@dataclass(frozen=True)
+class _CodeStatements:
+    """The SQL of one channel's pending codes: `table` keeps the address in `address_column`."""
+
+    save: Statement
+    for_update: Statement
+    count_wrong: Statement
+    delete: Statement
+    delete_expired: Statement
+
+    @classmethod
+    def of(cls, table: Table, address_column: str) -> _CodeStatements:
+        address = table.c[address_column]
+        upsert = pg_insert(table).values(
+            {
+                "user_id": bindparam("user_id"),
+                address_column: bindparam("address"),
+                "code_hash": bindparam("code_hash"),
+                "expires_at": bindparam("expires_at"),
+                "attempts": 0,
+            }
+        )
+        mine = table.c.user_id == bindparam("p_user_id")
+        return cls(
+            # A new code replaces any earlier one, and its wrong-attempt count starts from zero.
+            save=Statement.of(
+                upsert.on_conflict_do_update(
+                    index_elements=[table.c.user_id],
+                    set_={
+                        address_column: upsert.excluded[address_column],
+                        "code_hash": upsert.excluded.code_hash,
+                        "expires_at": upsert.excluded.expires_at,
+                        "attempts": 0,
+                        "created_at": func.now(),
+                    },
+                )
+            ),
+            for_update=Statement.of(
+                select(
+                    table.c.user_id,
+                    address.label("address"),
+                    table.c.code_hash,
+                    table.c.attempts,
+                    table.c.expires_at,
+                )
+                .where(mine)
+                .with_for_update()
+            ),
+            count_wrong=Statement.of(
+                update(table).where(mine).values(attempts=table.c.attempts + 1).returning(table.c.attempts)
+            ),
+            delete=Statement.of(delete(table).where(mine)),
+            delete_expired=Statement.of(delete(table).where(table.c.expires_at < _EXPIRED_A_DAY_AGO)),
+        )
+
+
+CODES = {
+    CodeChannel.EMAIL: _CodeStatements.of(verification_codes, "email"),
+    CodeChannel.PHONE: _CodeStatements.of(phone_codes, "phone"),
+}
 
 INSERT_REFRESH_TOKEN = Statement.of(
     insert(refresh_tokens).values(
@@ -162,6 +227,11 @@ MARK_ROTATED = Statement.of(
 REVOKE_FAMILY = Statement.of(
     update(refresh_tokens)
     .where(refresh_tokens.c.family_id == bindparam("p_family_id"), refresh_tokens.c.revoked_at.is_(None))
+    .values(revoked_at=func.now())
+)
+REVOKE_EVERY_FAMILY = Statement.of(
+    update(refresh_tokens)
+    .where(refresh_tokens.c.user_id == bindparam("p_user_id"), refresh_tokens.c.revoked_at.is_(None))
     .values(revoked_at=func.now())
 )
 
@@ -202,7 +272,6 @@ def _recount_ratings(kind: RatingKind) -> Statement:
 RECOUNT_RATINGS = {kind: _recount_ratings(kind) for kind in RatingKind}
 
 TRY_CLEANUP_LOCK = Statement.of(select(func.pg_try_advisory_xact_lock(_CLEANUP_LOCK)))
-_EXPIRED_A_DAY_AGO = func.now() - text("interval '1 day'")
 DELETE_EXPIRED_TOKENS = Statement.of(
     delete(refresh_tokens).where(
         refresh_tokens.c.id.in_(
@@ -213,8 +282,16 @@ DELETE_EXPIRED_TOKENS = Statement.of(
         )
     )
 )
-DELETE_EXPIRED_CODES = Statement.of(
-    delete(verification_codes).where(verification_codes.c.expires_at < _EXPIRED_A_DAY_AGO)
+# An email change whose code is gone can never be confirmed: the account shows none waiting.
+FORGET_UNCONFIRMABLE_EMAIL_CHANGES = Statement.of(
+    update(users)
+    .where(
+        users.c.pending_email.is_not(None),
+        ~exists().where(
+            verification_codes.c.user_id == users.c.id, verification_codes.c.email == users.c.pending_email
+        ),
+    )
+    .values(pending_email=None, updated_at=func.now())
 )
 
 
@@ -230,6 +307,8 @@ def _user(row: Row) -> User:
         phone=row.phone,
         role=Role(row.role),
         email_verified=row.email_verified,
+        phone_verified=row.phone_verified,
+        pending_email=row.pending_email,
         time_zone=row.time_zone,
         locale=row.locale,
         host_rating=RatingTotals(row.host_rating_sum, row.host_rating_count),
@@ -312,6 +391,10 @@ class UserTransaction(Transaction, UserReads):
     async def user_for_update(self, user_id: uuid.UUID) -> User | None:
         return _user_or_none(await self.row(USER_BY_ID_FOR_UPDATE, user_id=user_id))
 
+    async def user_by_email_for_update(self, email: str) -> User | None:
+        """`email` normalized (domain.normalize_email)."""
+        return _user_or_none(await self.row(USER_BY_EMAIL_FOR_UPDATE, email=email))
+
     async def insert_user(
         self,
         *,
@@ -342,22 +425,37 @@ class UserTransaction(Transaction, UserReads):
         await self.execute(SET_PASSWORD_HASH, p_user_id=user_id, p_password_hash=password_hash)
 
     async def update_profile(self, user_id: uuid.UUID, updates: dict[str, str | bool]) -> User | None:
-        """Apply `ProfileChanges.updates()`; EMAIL_TAKEN when the new address has an account."""
+        """Apply `ProfileChanges.updates()` (which never touch the account's email itself)."""
         statement = (
             update(users)
             .where(users.c.id == user_id)
             .values({**updates, "updated_at": func.now()})
             .returning(users)
         )
-        with _email_unique():
-            async with self.connection.transaction():
-                row = await self.row(statement)
-        return _user_or_none(row)
+        return _user_or_none(await self.row(statement))
+
+    async def users_claiming_email(self, email: str) -> list[User]:
+        """Locked: the account that has `email` (first), then those changing to it."""
+        return [_user(row) for row in await self.rows(USERS_CLAIMING_EMAIL, email=email)]
 
     async def mark_email_verified(self, user_id: uuid.UUID) -> User:
-        """The pending code is used up and the address verified."""
-        await self.execute(DELETE_VERIFICATION_CODE, user_id=user_id)
+        """The pending email code is used up and the account's address verified."""
+        await self.execute(CODES[CodeChannel.EMAIL].delete, p_user_id=user_id)
         return _user(await self.row(MARK_EMAIL_VERIFIED, p_user_id=user_id))
+
+    async def confirm_email_change(self, user_id: uuid.UUID, email: str) -> User:
+        """The account moves to the address it was changing to, verified; EMAIL_TAKEN when another
+        account has it by now (the unique index decides races)."""
+        await self.execute(CODES[CodeChannel.EMAIL].delete, p_user_id=user_id)
+        with _email_unique():
+            async with self.connection.transaction():
+                row = await self.row(CONFIRM_EMAIL_CHANGE, p_user_id=user_id, p_email=email)
+        return _user(row)
+
+    async def mark_phone_verified(self, user_id: uuid.UUID) -> User:
+        """The pending SMS code is used up and the account's number verified."""
+        await self.execute(CODES[CodeChannel.PHONE].delete, p_user_id=user_id)
+        return _user(await self.row(MARK_PHONE_VERIFIED, p_user_id=user_id))
 
     async def lock_admin_changes(self) -> None:
         """Held to the end of the transaction: two admins demoting each other cannot both succeed."""
@@ -366,38 +464,47 @@ class UserTransaction(Transaction, UserReads):
     async def count_other_admins(self, user_id: uuid.UUID) -> int:
         return int(await self.scalar(COUNT_OTHER_ADMINS, user_id=user_id))
 
+    async def end_every_session(self, user_id: uuid.UUID) -> int:
+        """Revoke every refresh token of the account, from every sign-in; how many were live."""
+        return await self.execute(REVOKE_EVERY_FAMILY, p_user_id=user_id)
+
     async def set_role(self, user_id: uuid.UUID, role: Role) -> User:
+        """The account's new role, which ends every session it has: a refresh token issued under
+        the old role must not carry on (nor one someone else held, waiting for a promotion)."""
+        await self.end_every_session(user_id)
         return _user(await self.row(SET_ROLE, p_user_id=user_id, p_role=role.value))
 
-    async def make_admin(self, user_id: uuid.UUID, password_hash: str | None) -> User:
-        """A verified admin (its pending code is void); the password changes only when given."""
-        values: dict[str, Any] = {"role": Role.ADMIN.value, "email_verified": True, "updated_at": func.now()}
-        if password_hash is not None:
-            values["password_hash"] = password_hash
-        await self.execute(DELETE_VERIFICATION_CODE, user_id=user_id)
-        return _user(
-            await self.row(update(users).where(users.c.id == user_id).values(**values).returning(users))
-        )
+    async def make_admin(self, user_id: uuid.UUID, password_hash: str) -> User:
+        """The operator's promotion: admin, with the password the operator chose, and no session
+        from before (the same reasons as `set_role`)."""
+        await self.end_every_session(user_id)
+        return _user(await self.row(SET_ADMIN, p_user_id=user_id, p_password_hash=password_hash))
 
     # -- verification codes -----------------------------------------------------------------------
 
-    async def save_verification_code(self, user: User, *, code_hash: bytes, expires_at: datetime) -> None:
-        """The user's one pending code, for the address it is sent to."""
+    async def save_verification_code(
+        self,
+        channel: CodeChannel,
+        user_id: uuid.UUID,
+        *,
+        address: str,
+        code_hash: bytes,
+        expires_at: datetime,
+    ) -> None:
+        """The user's one pending code on `channel`, for the address it is sent to."""
         await self.execute(
-            SAVE_VERIFICATION_CODE,
-            user_id=user.id,
-            email=user.email,
-            code_hash=code_hash,
-            expires_at=expires_at,
+            CODES[channel].save, user_id=user_id, address=address, code_hash=code_hash, expires_at=expires_at
         )
 
-    async def verification_code_for_update(self, user_id: uuid.UUID) -> VerificationCodeRecord | None:
-        row = await self.row(VERIFICATION_CODE_FOR_UPDATE, user_id=user_id)
+    async def verification_code_for_update(
+        self, channel: CodeChannel, user_id: uuid.UUID
+    ) -> VerificationCodeRecord | None:
+        row = await self.row(CODES[channel].for_update, p_user_id=user_id)
         return None if row is None else VerificationCodeRecord(**row._asdict())
 
-    async def count_wrong_code(self, user_id: uuid.UUID) -> int:
+    async def count_wrong_code(self, channel: CodeChannel, user_id: uuid.UUID) -> int:
         """One more wrong attempt at the pending code; how many there were now."""
-        return int(await self.scalar(COUNT_WRONG_CODE, p_user_id=user_id))
+        return int(await self.scalar(CODES[channel].count_wrong, p_user_id=user_id))
 
     # -- refresh tokens ---------------------------------------------------------------------------
 
@@ -448,7 +555,12 @@ class UserTransaction(Transaction, UserReads):
     # -- housekeeping -----------------------------------------------------------------------------
 
     async def delete_expired(self) -> int:
-        """Drop refresh tokens and codes that expired a day ago; one replica at a time does it."""
+        """Drop refresh tokens and codes that expired a day ago, and the email changes those codes
+        were for; one replica at a time does it."""
         if not await self.scalar(TRY_CLEANUP_LOCK):
             return 0
-        return await self.execute(DELETE_EXPIRED_TOKENS) + await self.execute(DELETE_EXPIRED_CODES)
+        removed = await self.execute(DELETE_EXPIRED_TOKENS)
+        for statements in CODES.values():
+            removed += await self.execute(statements.delete_expired)
+        await self.execute(FORGET_UNCONFIRMABLE_EMAIL_CHANGES)
+        return removed

@@ -1,6 +1,7 @@
 """Tables of the users database (SQLAlchemy Core), exactly as the migrations build them.
 
-Migration 0002 creates what this declares; tests/integration/test_migrations.py compares the two.
+Migrations 0002 and 0003 create what this declares; tests/integration/test_migrations.py compares the
+two.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ users = Table(
     Column("phone", Text, nullable=False, server_default=""),
     Column("role", Text, nullable=False),
     Column("email_verified", Boolean, nullable=False, server_default=text("false")),
+    # SMS go only to a number confirmed with a code sent to it; a new number starts unconfirmed.
+    Column("phone_verified", Boolean, nullable=False, server_default=text("false")),
+    # The address the account is changing to, until the code sent there comes back; sign-in keeps
+    # using `email` meanwhile. Normalised like `email`; not unique: whoever confirms first wins.
+    Column("pending_email", Text),
     Column("time_zone", Text, nullable=False, server_default="UTC"),
     Column("locale", Text, nullable=False, server_default="en"),
     Column("host_rating_sum", BigInteger, nullable=False, server_default="0"),
@@ -56,6 +62,9 @@ users = Table(
     CheckConstraint("email = lower(btrim(email)) AND email <> ''", name="email_normalised"),
     CheckConstraint("display_name <> ''", name="display_name"),
     CheckConstraint(
+        "pending_email = lower(btrim(pending_email)) AND pending_email <> ''", name="pending_email_normalised"
+    ),
+    CheckConstraint(
         "host_rating_count >= 0 AND guest_rating_count >= 0"
         " AND host_rating_sum >= 0 AND guest_rating_sum >= 0",
         name="ratings",
@@ -63,15 +72,30 @@ users = Table(
     Index("uq_users_email", text("lower(email)"), unique=True),
     Index("ix_users_created_at_id", "created_at", "id"),
     Index("ix_users_admins", "id", postgresql_where=text("role = 'admin'")),
+    Index("ix_users_pending_email", "pending_email", postgresql_where=text("pending_email IS NOT NULL")),
 )
 
-# One pending code per user; a new code replaces the old one.
+# One pending email code per user; a new code replaces the old one.
 verification_codes = Table(
     "verification_codes",
     metadata,
     Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     # The address the code was sent to: a code never verifies an address it was not sent to.
     Column("email", Text, nullable=False),
+    Column("code_hash", LargeBinary, nullable=False),
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("attempts >= 0", name="attempts"),
+)
+
+# One pending SMS code per user, by the same rules as the email codes above.
+phone_codes = Table(
+    "phone_codes",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    # The number the code was sent to: a code never verifies a number it was not sent to.
+    Column("phone", Text, nullable=False),
     Column("code_hash", LargeBinary, nullable=False),
     Column("attempts", SmallInteger, nullable=False, server_default="0"),
     Column("expires_at", DateTime(timezone=True), nullable=False),

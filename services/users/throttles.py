@@ -1,9 +1,10 @@
-"""Throttles kept in Redis: sign-in attempts per email and per client IP (`client_ip` finds the
-address behind Envoy), verification codes per email.
+"""Throttles kept in Redis: sign-in attempts per email and per client address, sign-ups and
+verification-code sends per client address and in total, codes per email address or phone number.
+The client address is the one `runtime.edge` vouches for, never a header a client could set.
 
 Fixed windows: the first event creates a counter that expires with the window, later events only
 count. A caller over the limit is told how long until the window ends (RetryInfo). Keys carry a hash
-of the email, never the address itself.
+of the email or phone number, never the address itself.
 
 If Redis is unreachable the throttles let requests through and log it: losing login for everyone
 because a helper is down would be worse than a few minutes without brute-force protection.
@@ -12,9 +13,8 @@ because a helper is down would be worse than a few minutes without brute-force p
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis import asyncio as aioredis
@@ -23,8 +23,9 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 
-def _email_key(email: str) -> str:
-    return hashlib.sha256(email.encode()).hexdigest()[:32]
+def _address_key(address: str) -> str:
+    """An email or phone number as it appears in a key: hashed, so Redis never holds it."""
+    return hashlib.sha256(address.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class LoginThrottle:
         )
 
     def _keys(self, email: str, ip: str) -> dict[str, str]:
-        return {"email": f"{self.prefix}email:{_email_key(email)}", "ip": f"{self.prefix}ip:{ip}"}
+        return {"email": f"{self.prefix}email:{_address_key(email)}", "ip": f"{self.prefix}ip:{ip}"}
 
     async def attempt(self, email: str, ip: str) -> Attempt:
         """Count one attempt; refused when it goes over either limit."""
@@ -107,9 +108,55 @@ class Attempt:
     after_failure: Verdict
 
 
+# Counts one event against every counter in KEYS, or against none when any is at its limit: a
+# caller over its own limit must not use up the allowance everyone shares. ARGV: the window in ms,
+# then one limit per key. Returns 0 (counted) or the ms until the fullest counter's window ends.
+_TAKE_FROM_ALL = """
+local retry = 0
+for index, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[index + 1]) then
+    local left = redis.call('PTTL', key)
+    if left <= 0 then left = tonumber(ARGV[1]) end
+    if left > retry then retry = left end
+  end
+end
+if retry > 0 then return retry end
+for _, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ARGV[1]) end
+end
+return 0
+"""
+
+
+class AddressThrottle:
+    """Events of one kind (sign-ups, code sends) per client address and in total, in a fixed window.
+
+    The total bounds what a crowd of addresses can cost (Argon2 hashes, emails and SMS sent on the
+    platform's account); the per-address limit keeps one source from using that up alone.
+    """
+
+    def __init__(
+        self, redis: aioredis.Redis, prefix: str, kind: str, *, window: int, per_address: int, total: int
+    ) -> None:
+        self.prefix = f"{prefix}users:{kind}:"
+        self.window = window
+        self.limits = (per_address, total)
+        self._take = redis.register_script(_TAKE_FROM_ALL)
+
+    async def take(self, client_address: str) -> Verdict:
+        """Count one event from `client_address` if both limits allow it."""
+        keys = [f"{self.prefix}ip:{client_address}", f"{self.prefix}all"]
+        try:
+            retry_ms = int(await self._take(keys=keys, args=[self.window * 1000, *self.limits]))
+        except RedisError:
+            log.warning("address throttle unavailable (Redis); allowing the event", exc_info=True)
+            return ALLOWED
+        return Verdict(False, retry_ms / 1000) if retry_ms else ALLOWED
+
+
 class CodeThrottle:
-    """Verification codes per email: one per interval and a few per hour, whether or not the email
-    has an account (so the answer cannot tell)."""
+    """Verification codes per email address or phone number: one per interval and a few per hour,
+    whether or not an account has it (so the answer cannot tell)."""
 
     HOUR = 3600
 
@@ -119,11 +166,11 @@ class CodeThrottle:
         self.interval = interval
         self.per_hour = per_hour
 
-    async def take(self, email: str) -> Verdict:
-        """Use up one send for this email if allowed."""
-        email_key = _email_key(email)
-        cooldown_key = f"{self.prefix}cooldown:{email_key}"
-        hourly_key = f"{self.prefix}hour:{email_key}"
+    async def take(self, address: str) -> Verdict:
+        """Use up one send to this email address or phone number if allowed."""
+        address_key = _address_key(address)
+        cooldown_key = f"{self.prefix}cooldown:{address_key}"
+        hourly_key = f"{self.prefix}hour:{address_key}"
         try:
             cooldown_left, hourly, hourly_left = await self._state(cooldown_key, hourly_key)
             if cooldown_left > 0:
@@ -155,40 +202,3 @@ class CodeThrottle:
             int(hourly or 0),
             max(int(hourly_pttl), 0) / 1000,
         )
-
-
-# -- the client's address ----------------------------------------------------------------------
-
-
-def client_ip(metadata: Mapping[str, str], peer: str) -> str:
-    """The caller's address for rate limits.
-
-    Envoy sets `x-envoy-external-address` for external clients and appends the address it saw to
-    `x-forwarded-for` (its last hop); a direct gRPC caller is known by its peer address.
-    """
-    external = _parse_ip(metadata.get("x-envoy-external-address", ""))
-    if external:
-        return external
-    forwarded = metadata.get("x-forwarded-for", "")
-    if forwarded:
-        last_hop = _parse_ip(forwarded.split(",")[-1])
-        if last_hop:
-            return last_hop
-    return _peer_ip(peer) or "unknown"
-
-
-def _parse_ip(value: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        return ""
-
-
-def _peer_ip(peer: str) -> str:
-    # grpc peers look like "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555" or "unix:/path".
-    kind, _, rest = peer.partition(":")
-    if kind == "ipv4":
-        return _parse_ip(rest.rpartition(":")[0])
-    if kind == "ipv6":
-        return _parse_ip(rest.rpartition(":")[0].strip("[]"))
-    return ""

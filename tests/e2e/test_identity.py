@@ -32,7 +32,7 @@ from seatmesh.users.v1 import users_pb2, users_pb2_grpc
 from services.runtime.auth import Role, SigningKey, access_claims
 from services.runtime.errors import error_reason
 from services.users.keyring import plan_keys, read_key_dir
-from tests.support.accounts import PASSWORD, Account, mesh_token, signup
+from tests.support.accounts import PASSWORD, Account, mesh_token, signup, verification_code
 
 GRPC_TIMEOUT = 10
 
@@ -423,7 +423,74 @@ def test_an_admin_from_the_cli_manages_roles(mesh: Mesh, rest: httpx.Client, par
     promoted = rest.post(f"/v1/users/{other.id}:setRole", json={"role": "ROLE_ORGANIZER"}, headers=admin)
     assert promoted.status_code == 200, promoted.text
     assert promoted.json()["role"] == "ROLE_ORGANIZER"
-    refreshed = rest.post("/v1/auth:refresh", json={"refreshToken": other.refresh_token}).json()
-    assert jwt.decode(refreshed["accessToken"], options={"verify_signature": False})["role"] == "organizer"
+    # A role change ends the account's sessions; the next sign-in carries the new role.
+    refreshed = rest.post("/v1/auth:refresh", json={"refreshToken": other.refresh_token})
+    assert refreshed.status_code == 401
+    assert _reason(refreshed.json()) == "REFRESH_TOKEN_REVOKED"
+    signed_in = rest.post("/v1/auth:login", json={"email": other.email, "password": PASSWORD}).json()
+    assert jwt.decode(signed_in["accessToken"], options={"verify_signature": False})["role"] == "organizer"
     service = rest.post(f"/v1/users/{other.id}:setRole", json={"role": "ROLE_SERVICE"}, headers=admin)
     assert service.status_code == 400
+
+
+# -- contact details ----------------------------------------------------------------------------
+
+
+def test_phone_verification_is_for_the_signed_in_owner_of_a_verified_email(
+    mesh: Mesh, rest: httpx.Client
+) -> None:
+    for path, body in [("/v1/users/me:sendPhoneCode", {}), ("/v1/users/me:verifyPhone", {"code": "123456"})]:
+        anonymous = rest.post(path, json=body)
+        assert anonymous.status_code == 401, (path, anonymous.text)
+    account = signup(rest, mesh, verified=False)
+    updated = rest.patch(
+        "/v1/users/me",
+        params={"updateMask": "phone"},
+        json={"phone": "+491701234567"},
+        headers=account.headers,
+    )
+    assert updated.status_code == 200, updated.text
+    assert (updated.json()["phone"], updated.json()["phoneVerified"]) == ("+491701234567", False)
+    # SMS cost money: only an account that proved its email address may have codes sent by SMS.
+    refused = rest.post("/v1/users/me:sendPhoneCode", json={}, headers=account.headers)
+    assert refused.status_code == 400, refused.text
+    assert _reason(refused.json()) == "EMAIL_NOT_VERIFIED"
+    wrong = rest.post("/v1/users/me:verifyPhone", json={"code": "123456"}, headers=account.headers)
+    assert wrong.status_code == 400, wrong.text
+    assert _reason(wrong.json()) == "VERIFICATION_CODE_INVALID"
+
+
+def test_a_new_email_is_used_only_once_confirmed_with_the_code_sent_to_it(
+    mesh: Mesh, rest: httpx.Client
+) -> None:
+    participant = signup(rest, mesh)
+    new_address = f"moved-{uuid.uuid4().hex[:10]}@example.com"
+    asked = time.time() - 1
+    updated = rest.patch(
+        "/v1/users/me",
+        params={"updateMask": "email"},
+        json={"email": new_address},
+        headers=participant.headers,
+    )
+    assert updated.status_code == 200, updated.text
+    body = updated.json()
+    assert (body["email"], body["pendingEmail"], body["emailVerified"]) == (
+        participant.email,
+        new_address,
+        True,
+    )
+    assert rest.post("/v1/auth:login", json={"email": new_address, "password": PASSWORD}).status_code == 401
+    assert (
+        rest.post("/v1/auth:login", json={"email": participant.email, "password": PASSWORD}).status_code
+        == 200
+    )
+
+    code = verification_code(mesh, new_address, newer_than=asked)
+    confirmed = rest.post("/v1/users:verifyEmail", json={"email": new_address, "code": code})
+    assert confirmed.status_code == 200, confirmed.text
+    assert (confirmed.json()["email"], confirmed.json()["pendingEmail"]) == (new_address, "")
+    assert rest.post("/v1/auth:login", json={"email": new_address, "password": PASSWORD}).status_code == 200
+    assert (
+        rest.post("/v1/auth:login", json={"email": participant.email, "password": PASSWORD}).status_code
+        == 401
+    )

@@ -2,7 +2,8 @@
 
 The service verifies tokens with its own key ring here (as in production), so every token in these
 tests comes from Login, RefreshToken or IssueServiceToken. Verification codes are read where
-notifications would get them: the VerificationCodeIssued events in the service's outbox.
+notifications would get them: the VerificationCodeIssued and PhoneCodeIssued events in the
+service's outbox, opened with the service secret the way notifications opens them.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 import jwt
 import pytest
 from google.protobuf import field_mask_pb2
+from google.protobuf import message as protobuf_message
 from google.rpc import error_details_pb2
 from sqlalchemy import func, select, update
 
@@ -26,31 +29,49 @@ from seatmesh.bookings.v1 import bookings_pb2
 from seatmesh.bookings.v1 import bus_pb2 as bookings_bus_pb2
 from seatmesh.bus.v1 import envelope_pb2
 from seatmesh.users.v1 import bus_pb2, users_pb2, users_pb2_grpc
-from services.cli import create_admin
+from services.cli import CommandError, create_admin
 from services.runtime.bus.envelopes import envelope_for, stream_name
 from services.runtime.database import Database
 from services.runtime.errors import error_reason, status_details
 from services.runtime.redis import create_redis
+from services.runtime.sealing import SealBroken, Sealer
 from services.users import tables
+from services.users.app import build
 from services.users.settings import UsersSettings
+from services.users.store import UserStore
 from tests.support.engines import Engines
 from tests.support.services import ServiceUnderTest, serve_service
 from tests.support.tokens import TokenFactory, bearer
 
-SECRET = "integration-service-secret"
+MessageT = TypeVar("MessageT", bound=protobuf_message.Message)
+
+SECRET = "integration-service-secret-of-32-bytes-or-more"
+EDGE_SECRET = "integration-edge-secret"
 PASSWORD = "correct horse battery staple"
 LOGIN_WINDOW = 3
+# What notifications opens codes with: the shared secret and the purpose bus.proto names.
+EMAIL_CODES = Sealer(SECRET, "seatmesh.users.v1.VerificationCodeIssued.sealed_code")
+PHONE_CODES = Sealer(SECRET, "seatmesh.users.v1.PhoneCodeIssued.sealed_code")
 
 
 def _settings(tmp: Path) -> dict[str, object]:
     return {
         "key_dir": tmp / "keys",
         "service_secret": SECRET,
+        "edge_secret": EDGE_SECRET,
         "login_window_seconds": LOGIN_WINDOW,
         "verification_resend_interval_seconds": 2,
+        # Every test signs up from 127.0.0.1; the throttle's own tests set their limits.
+        "signup_max_per_ip": 100_000,
+        "signup_max_total": 100_000,
         # Small pools: the test server is shared with every other suite running at the same time.
         "db_pool_size": 4,
     }
+
+
+def _through_edge(address: str) -> tuple[tuple[str, str], ...]:
+    """What Envoy adds to a call from `address`: the address and its proof of being the edge."""
+    return (("x-seatmesh-edge", EDGE_SECRET), ("x-seatmesh-client-address", address))
 
 
 @pytest.fixture(scope="module")
@@ -94,23 +115,40 @@ def _email(label: str = "user") -> str:
     return f"{label}-{uuid.uuid4().hex[:10]}@example.com"
 
 
-async def _code_for(database, email: str, *, after: int = 0) -> tuple[str, int]:  # type: ignore[no-untyped-def]
-    """The newest code issued to `email` (and its outbox id), as notifications would receive it."""
+async def _published(
+    database, message_class: type[MessageT], *, after: int = 0
+) -> list[tuple[int, MessageT]]:  # type: ignore[no-untyped-def]
+    """The outbox's events of one type (with their outbox ids), newest first."""
     rows = await database.rows(
         select(tables.outbox.c.id, tables.outbox.c.envelope)
-        .where(
-            tables.outbox.c.type == bus_pb2.VerificationCodeIssued.DESCRIPTOR.full_name,
-            tables.outbox.c.id > after,
-        )
+        .where(tables.outbox.c.type == message_class.DESCRIPTOR.full_name, tables.outbox.c.id > after)
         .order_by(tables.outbox.c.id.desc())
     )
+    found = []
     for row in rows:
-        envelope = envelope_pb2.Envelope.FromString(row.envelope)
-        issued = bus_pb2.VerificationCodeIssued()
-        envelope.payload.Unpack(issued)
+        message = message_class()
+        envelope_pb2.Envelope.FromString(row.envelope).payload.Unpack(message)
+        found.append((row.id, message))
+    return found
+
+
+async def _code_for(database, email: str, *, after: int = 0) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """The newest code issued to `email` (and its outbox id), as notifications would receive it."""
+    for row_id, issued in await _published(database, bus_pb2.VerificationCodeIssued, after=after):
         if issued.email == email:
-            return issued.code, row.id
+            assert issued.code == "", "a verification code travels sealed, never in clear"
+            return EMAIL_CODES.open(issued.sealed_code, issued.user_id), row_id
     raise AssertionError(f"no code was issued to {email}")
+
+
+async def _phone_code_for(
+    database, user_id: str, *, after: int = 0
+) -> tuple[str, bus_pb2.PhoneCodeIssued, int]:  # type: ignore[no-untyped-def]
+    """The newest SMS code issued to `user_id`, the event that carries it and its outbox id."""
+    for row_id, issued in await _published(database, bus_pb2.PhoneCodeIssued, after=after):
+        if issued.user_id == user_id:
+            return PHONE_CODES.open(issued.sealed_code, issued.user_id), issued, row_id
+    raise AssertionError(f"no phone code was issued to {user_id}")
 
 
 @dataclass
@@ -125,10 +163,15 @@ class Account:
 
 
 async def _register(
-    stub: users_pb2_grpc.UserServiceStub, email: str, role: int = users_pb2.ROLE_PARTICIPANT
+    stub: users_pb2_grpc.UserServiceStub,
+    email: str,
+    role: int = users_pb2.ROLE_PARTICIPANT,
+    *,
+    metadata: tuple[tuple[str, str], ...] = (),
 ) -> users_pb2.User:
     return await stub.RegisterUser(
-        users_pb2.RegisterUserRequest(email=email, password=PASSWORD, display_name="Ann Example", role=role)
+        users_pb2.RegisterUserRequest(email=email, password=PASSWORD, display_name="Ann Example", role=role),
+        metadata=metadata,
     )
 
 
@@ -250,6 +293,34 @@ async def test_registration_publishes_its_events(stub: users_pb2_grpc.UserServic
     # The code itself is stored only as a hash.
     stored = await database.rows(select(tables.verification_codes))
     assert all(code.encode() not in row.code_hash for row in stored)
+
+
+async def test_codes_travel_sealed_to_their_own_account(
+    stub: users_pb2_grpc.UserServiceStub, database
+) -> None:  # type: ignore[no-untyped-def]
+    email = _email()
+    user = await _register(stub, email)
+    code, row_id = await _code_for(database, email)
+    envelope = await database.scalar(select(tables.outbox.c.envelope).where(tables.outbox.c.id == row_id))
+    assert code.encode() not in envelope  # the outbox row, and so the stream and dead letters
+    issued = dict(await _published(database, bus_pb2.VerificationCodeIssued, after=row_id - 1))[row_id]
+    assert issued.user_id == user.id
+    # Sealed to this account: copied into another user's message, it does not open.
+    with pytest.raises(SealBroken):
+        EMAIL_CODES.open(issued.sealed_code, str(uuid.uuid4()))
+    with pytest.raises(SealBroken):
+        PHONE_CODES.open(issued.sealed_code, issued.user_id)
+
+
+async def test_users_refuses_to_start_without_a_service_secret(engines: Engines, tmp_path: Path) -> None:
+    settings = UsersSettings(
+        database_url="postgresql://nobody@127.0.0.1:1/never-opened",
+        redis_url=engines.redis_url,
+        key_dir=tmp_path / "keys",
+        service_secret="",
+    )
+    with pytest.raises(SystemExit, match="SEATMESH_SERVICE_SECRET"):
+        await build(settings)
 
 
 @pytest.mark.parametrize(
@@ -503,8 +574,9 @@ async def test_failures_from_one_address_lock_that_address_only(
     ) as (_, stub):
         mine = _email()
         await _register(stub, mine)
-        attacker = (("x-envoy-external-address", "203.0.113.66"),)
-        neighbour = (("x-forwarded-for", "198.51.100.1, 203.0.113.77"),)
+        # Two clients behind the edge, which names each one's address and proves it is the edge.
+        attacker = _through_edge("203.0.113.66")
+        neighbour = _through_edge("198.51.100.1")
         # Successful sign-ins do not use up an address's allowance...
         for _ in range(6):
             await stub.Login(users_pb2.LoginRequest(email=mine, password=PASSWORD), metadata=attacker)
@@ -524,6 +596,91 @@ async def test_failures_from_one_address_lock_that_address_only(
         )
         assert 0 < (_retry_delay(error) or 0) <= 60
         await stub.Login(users_pb2.LoginRequest(email=mine, password=PASSWORD), metadata=neighbour)
+        # The caller's own (peer) address is yet another one.
+        await stub.Login(users_pb2.LoginRequest(email=mine, password=PASSWORD))
+
+
+async def test_forged_client_address_headers_count_under_the_callers_own_address(
+    engines: Engines, tokens: TokenFactory, tmp_path: Path
+) -> None:
+    async with _own_users(
+        engines, tokens, tmp_path, login_max_failures_per_ip=3, login_window_seconds=60
+    ) as (_, stub):
+        # A direct caller claims another address on every try; none of the claims is believed.
+        forged = [
+            (("x-envoy-external-address", "203.0.113.1"),),
+            (("x-forwarded-for", "203.0.113.2"),),
+            (("x-seatmesh-client-address", "203.0.113.3"),),
+            (("x-seatmesh-edge", "not the edge secret"), ("x-seatmesh-client-address", "203.0.113.4")),
+        ]
+        outcomes = []
+        for metadata in forged:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await stub.Login(users_pb2.LoginRequest(email=_email(), password="guess"), metadata=metadata)
+            outcomes.append(raised.value.code())
+        # All four counted under 127.0.0.1: the third failure used up its allowance.
+        assert outcomes == [grpc.StatusCode.UNAUTHENTICATED] * 2 + [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2
+        # The address the edge names is counted on its own.
+        await _fails(
+            stub.Login(
+                users_pb2.LoginRequest(email=_email(), password="guess"),
+                metadata=_through_edge("203.0.113.1"),
+            ),
+            grpc.StatusCode.UNAUTHENTICATED,
+        )
+
+
+async def test_sign_ups_are_throttled_per_client_address_and_in_total(
+    engines: Engines, tokens: TokenFactory, tmp_path: Path
+) -> None:
+    async with _own_users(
+        engines, tokens, tmp_path, signup_max_per_ip=3, signup_max_total=5, signup_window_seconds=60
+    ) as (_, stub):
+        for _ in range(3):
+            await _register(stub, _email())
+        error = await _fails(_register(stub, _email()), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        assert error_reason(error) == "TOO_MANY_SIGNUPS"
+        assert 0 < (_retry_delay(error) or 0) <= 60
+        # Forged headers change nothing; the edge's word gives another address its own allowance,
+        # and a refused attempt did not use up any of the total.
+        await _fails(
+            _register(stub, _email(), metadata=(("x-forwarded-for", "198.51.100.9"),)),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+        )
+        for _ in range(2):
+            await _register(stub, _email(), metadata=_through_edge("198.51.100.1"))
+        # Five sign-ups in the window: the total is reached, for every address.
+        error = await _fails(
+            _register(stub, _email(), metadata=_through_edge("198.51.100.2")),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+        )
+        assert error_reason(error) == "TOO_MANY_SIGNUPS"
+
+
+async def test_verification_code_sends_are_throttled_per_client_address_and_in_total(
+    engines: Engines, tokens: TokenFactory, tmp_path: Path
+) -> None:
+    async with _own_users(
+        engines, tokens, tmp_path, signup_max_per_ip=2, signup_max_total=3, signup_window_seconds=60
+    ) as (_, stub):
+        await _register(stub, _email())  # its first code is one send of this address
+        await stub.ResendVerification(users_pb2.ResendVerificationRequest(email=_email()))
+        error = await _fails(
+            stub.ResendVerification(users_pb2.ResendVerificationRequest(email=_email())),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+        )
+        assert error_reason(error) == "TOO_MANY_VERIFICATION_CODES"
+        assert 0 < (_retry_delay(error) or 0) <= 60
+        await stub.ResendVerification(
+            users_pb2.ResendVerificationRequest(email=_email()), metadata=_through_edge("198.51.100.1")
+        )
+        error = await _fails(
+            stub.ResendVerification(
+                users_pb2.ResendVerificationRequest(email=_email()), metadata=_through_edge("198.51.100.2")
+            ),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+        )
+        assert error_reason(error) == "TOO_MANY_VERIFICATION_CODES"
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_whole_family(
@@ -590,6 +747,26 @@ async def test_logout_revokes_and_only_for_the_owner(stub: users_pb2_grpc.UserSe
         grpc.StatusCode.UNAUTHENTICATED,
     )
     assert error_reason(error) == "REFRESH_TOKEN_REVOKED"
+
+
+async def test_logout_everywhere_ends_every_sign_in_of_the_caller_only(
+    stub: users_pb2_grpc.UserServiceStub, database
+) -> None:  # type: ignore[no-untyped-def]
+    ann = await _account(stub, database)
+    bob = await _account(stub, database)
+    phone = await stub.Login(users_pb2.LoginRequest(email=ann.email, password=PASSWORD))
+    await _fails(stub.LogoutEverywhere(users_pb2.LogoutEverywhereRequest()), grpc.StatusCode.UNAUTHENTICATED)
+    await stub.LogoutEverywhere(users_pb2.LogoutEverywhereRequest(), metadata=ann.metadata)
+    for refresh_token in (ann.tokens.refresh_token, phone.refresh_token):
+        error = await _fails(
+            stub.RefreshToken(users_pb2.RefreshTokenRequest(refresh_token=refresh_token)),
+            grpc.StatusCode.UNAUTHENTICATED,
+        )
+        assert error_reason(error) == "REFRESH_TOKEN_REVOKED"
+    await stub.RefreshToken(users_pb2.RefreshTokenRequest(refresh_token=bob.tokens.refresh_token))
+    # Signing in again works as usual.
+    again = await stub.Login(users_pb2.LoginRequest(email=ann.email, password=PASSWORD))
+    await stub.RefreshToken(users_pb2.RefreshTokenRequest(refresh_token=again.refresh_token))
 
 
 async def test_jwks_publishes_the_key_that_signs(stub: users_pb2_grpc.UserServiceStub, database) -> None:  # type: ignore[no-untyped-def]
@@ -684,40 +861,218 @@ async def test_update_profile_with_a_mask(stub: users_pb2_grpc.UserServiceStub, 
     assert updated.display_name == "Ann B."
 
 
-async def test_changing_the_email_needs_verifying_it_again(
+async def _change_email(account: Account, stub: users_pb2_grpc.UserServiceStub, email: str) -> users_pb2.User:
+    return await stub.UpdateCurrentUser(
+        users_pb2.UpdateCurrentUserRequest(
+            user=users_pb2.User(email=email), update_mask=field_mask_pb2.FieldMask(paths=["email"])
+        ),
+        metadata=account.metadata,
+    )
+
+
+async def test_a_new_email_waits_until_its_code_comes_back(
     stub: users_pb2_grpc.UserServiceStub, database
 ) -> None:  # type: ignore[no-untyped-def]
     account = await _account(stub, database)
     taken = await _account(stub, database)
-    error = await _fails(
-        stub.UpdateCurrentUser(
-            users_pb2.UpdateCurrentUserRequest(
-                user=users_pb2.User(email=taken.email.upper()),
-                update_mask=field_mask_pb2.FieldMask(paths=["email"]),
-            ),
-            metadata=account.metadata,
-        ),
-        grpc.StatusCode.ALREADY_EXISTS,
-    )
+    error = await _fails(_change_email(account, stub, taken.email.upper()), grpc.StatusCode.ALREADY_EXISTS)
     assert error_reason(error) == "EMAIL_TAKEN"
 
     new_email = _email("moved")
-    updated = await stub.UpdateCurrentUser(
-        users_pb2.UpdateCurrentUserRequest(
-            user=users_pb2.User(email=new_email), update_mask=field_mask_pb2.FieldMask(paths=["email"])
-        ),
+    updated = await _change_email(account, stub, new_email)
+    # The verified address stays until the new one is confirmed; the new one only waits.
+    assert (updated.email, updated.pending_email, updated.email_verified) == (account.email, new_email, True)
+    tokens = await stub.Login(users_pb2.LoginRequest(email=account.email, password=PASSWORD))
+    assert _claims(tokens.access_token)["email_verified"] is True
+    await _fails(
+        stub.Login(users_pb2.LoginRequest(email=new_email, password=PASSWORD)),
+        grpc.StatusCode.UNAUTHENTICATED,
+    )
+    code, _ = await _code_for(database, new_email)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    await _fails(
+        stub.VerifyEmail(users_pb2.VerifyEmailRequest(email=new_email, code=wrong)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    # Re-sending the whole profile (AIP-134 without a mask) keeps the change waiting, unharmed.
+    me = await stub.GetCurrentUser(users_pb2.GetCurrentUserRequest(), metadata=account.metadata)
+    same = await stub.UpdateCurrentUser(
+        users_pb2.UpdateCurrentUserRequest(user=users_pb2.User(email=me.email, display_name=me.display_name)),
         metadata=account.metadata,
     )
-    assert updated.email == new_email
-    assert not updated.email_verified
-    tokens = await stub.Login(users_pb2.LoginRequest(email=new_email, password=PASSWORD))
-    assert _claims(tokens.access_token)["email_verified"] is False
+    assert (same.email, same.pending_email) == (account.email, new_email)
+
+    confirmed = await stub.VerifyEmail(users_pb2.VerifyEmailRequest(email=new_email.upper(), code=code))
+    assert (confirmed.email, confirmed.pending_email, confirmed.email_verified) == (new_email, "", True)
+    await stub.Login(users_pb2.LoginRequest(email=new_email, password=PASSWORD))
     await _fails(
         stub.Login(users_pb2.LoginRequest(email=account.email, password=PASSWORD)),
         grpc.StatusCode.UNAUTHENTICATED,
     )
-    code, _ = await _code_for(database, new_email)
-    assert (await stub.VerifyEmail(users_pb2.VerifyEmailRequest(email=new_email, code=code))).email_verified
+    verified = [message for _, message in await _published(database, bus_pb2.EmailVerified)]
+    assert bus_pb2.EmailVerified(user_id=account.id, email=new_email) in verified
+    error = await _fails(
+        stub.VerifyEmail(users_pb2.VerifyEmailRequest(email=new_email, code=code)),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    assert error_reason(error) == "ALREADY_VERIFIED"
+
+
+async def test_an_email_change_loses_to_whoever_took_the_address_meanwhile(
+    stub: users_pb2_grpc.UserServiceStub, database
+) -> None:  # type: ignore[no-untyped-def]
+    account = await _account(stub, database)
+    wanted = _email("wanted")
+    await _change_email(account, stub, wanted)
+    mine, _ = await _code_for(database, wanted)
+    # Someone registers the address before the change is confirmed: it is theirs now.
+    await _register(stub, wanted)
+    error = await _fails(
+        stub.VerifyEmail(users_pb2.VerifyEmailRequest(email=wanted, code=mine)),
+        grpc.StatusCode.ALREADY_EXISTS,
+    )
+    assert error_reason(error) == "EMAIL_TAKEN"
+    me = await stub.GetCurrentUser(users_pb2.GetCurrentUserRequest(), metadata=account.metadata)
+    assert (me.email, me.email_verified) == (account.email, True)
+    # The new account verifies its address with its own code.
+    theirs, _ = await _code_for(database, wanted)
+    assert (await stub.VerifyEmail(users_pb2.VerifyEmailRequest(email=wanted, code=theirs))).email_verified
+
+
+async def test_an_email_change_whose_code_is_long_expired_stops_waiting(
+    stub: users_pb2_grpc.UserServiceStub, database
+) -> None:  # type: ignore[no-untyped-def]
+    account = await _account(stub, database)
+    await _change_email(account, stub, _email("abandoned"))
+    await database.execute(
+        update(tables.verification_codes)
+        .where(tables.verification_codes.c.user_id == uuid.UUID(account.id))
+        .values(expires_at=func.now() - func.make_interval(0, 0, 0, 2))
+    )
+    async with UserStore(database).transaction() as tx:
+        await tx.delete_expired()
+    me = await stub.GetCurrentUser(users_pb2.GetCurrentUserRequest(), metadata=account.metadata)
+    assert (me.email, me.pending_email, me.email_verified) == (account.email, "", True)
+
+
+# -- phone numbers ------------------------------------------------------------------------------
+
+
+async def _set_phone(account: Account, stub: users_pb2_grpc.UserServiceStub, phone: str) -> users_pb2.User:
+    return await stub.UpdateCurrentUser(
+        users_pb2.UpdateCurrentUserRequest(
+            user=users_pb2.User(phone=phone), update_mask=field_mask_pb2.FieldMask(paths=["phone"])
+        ),
+        metadata=account.metadata,
+    )
+
+
+async def test_a_phone_number_is_verified_with_a_code_by_sms(
+    stub: users_pb2_grpc.UserServiceStub, database
+) -> None:  # type: ignore[no-untyped-def]
+    account = await _account(stub, database)
+    send = users_pb2.SendPhoneCodeRequest()
+    await _fails(stub.SendPhoneCode(send), grpc.StatusCode.UNAUTHENTICATED)
+    error = await _fails(
+        stub.SendPhoneCode(send, metadata=account.metadata), grpc.StatusCode.FAILED_PRECONDITION
+    )
+    assert error_reason(error) == "PHONE_REQUIRED"
+
+    assert not (await _set_phone(account, stub, "+491701234567")).phone_verified
+    await stub.SendPhoneCode(send, metadata=account.metadata)
+    code, issued, first_id = await _phone_code_for(database, account.id)
+    assert issued.phone == "+491701234567"
+    assert issued.display_name == "Ann Example"
+    assert issued.expire_time.seconds > 0
+    # One SMS a minute at most, like email codes.
+    error = await _fails(
+        stub.SendPhoneCode(send, metadata=account.metadata), grpc.StatusCode.RESOURCE_EXHAUSTED
+    )
+    assert error_reason(error) == "TOO_MANY_VERIFICATION_CODES"
+
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    error = await _fails(
+        stub.VerifyPhone(users_pb2.VerifyPhoneRequest(code=wrong), metadata=account.metadata),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert error_reason(error) == "VERIFICATION_CODE_INVALID"
+    assert _violations(error) == ["code"]
+    error = await _fails(
+        stub.VerifyPhone(users_pb2.VerifyPhoneRequest(code="12"), metadata=account.metadata),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert _violations(error) == ["code"]
+    verified = await stub.VerifyPhone(users_pb2.VerifyPhoneRequest(code=code), metadata=account.metadata)
+    assert (verified.phone, verified.phone_verified) == ("+491701234567", True)
+
+    # Notifications learns it from BatchGetUsers; the public profile does not show it.
+    service = await stub.IssueServiceToken(
+        users_pb2.IssueServiceTokenRequest(service_name="notifications", secret=SECRET)
+    )
+    batch = await stub.BatchGetUsers(
+        users_pb2.BatchGetUsersRequest(user_ids=[account.id]), metadata=bearer(service.access_token)
+    )
+    assert batch.users[0].phone_verified
+    assert not (await stub.GetUser(users_pb2.GetUserRequest(user_id=account.id))).phone_verified
+
+    error = await _fails(
+        stub.SendPhoneCode(send, metadata=account.metadata), grpc.StatusCode.FAILED_PRECONDITION
+    )
+    assert error_reason(error) == "ALREADY_VERIFIED"
+    # The same number again is no change; another number must be verified again.
+    assert (await _set_phone(account, stub, "+491701234567")).phone_verified
+    assert not (await _set_phone(account, stub, "+4930123456")).phone_verified
+    error = await _fails(
+        stub.VerifyPhone(users_pb2.VerifyPhoneRequest(code=code), metadata=account.metadata),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert error_reason(error) == "VERIFICATION_CODE_INVALID"
+    await _until_allowed(lambda: stub.SendPhoneCode(send, metadata=account.metadata))
+    code, issued, _ = await _phone_code_for(database, account.id, after=first_id)
+    assert issued.phone == "+4930123456"
+    assert (
+        await stub.VerifyPhone(users_pb2.VerifyPhoneRequest(code=code), metadata=account.metadata)
+    ).phone_verified
+
+
+async def test_phone_codes_need_a_verified_email_and_lock_after_five_wrong_tries(
+    stub: users_pb2_grpc.UserServiceStub, database
+) -> None:  # type: ignore[no-untyped-def]
+    unverified = await _account(stub, database, verified=False)
+    await _set_phone(unverified, stub, "+491701234568")
+    error = await _fails(
+        stub.SendPhoneCode(users_pb2.SendPhoneCodeRequest(), metadata=unverified.metadata),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    assert error_reason(error) == "EMAIL_NOT_VERIFIED"
+
+    account = await _account(stub, database)
+    await _set_phone(account, stub, "+491701234569")
+    await stub.SendPhoneCode(users_pb2.SendPhoneCodeRequest(), metadata=account.metadata)
+    code, _, _ = await _phone_code_for(database, account.id)
+    wrong = users_pb2.VerifyPhoneRequest(code=f"{(int(code) + 1) % 1_000_000:06d}")
+    for _ in range(4):
+        await _fails(stub.VerifyPhone(wrong, metadata=account.metadata), grpc.StatusCode.INVALID_ARGUMENT)
+    for attempt in (wrong, users_pb2.VerifyPhoneRequest(code=code)):
+        error = await _fails(
+            stub.VerifyPhone(attempt, metadata=account.metadata), grpc.StatusCode.FAILED_PRECONDITION
+        )
+        assert error_reason(error) == "VERIFICATION_CODE_LOCKED"
+    # An expired code is refused as such.
+    await _until_allowed(
+        lambda: stub.SendPhoneCode(users_pb2.SendPhoneCodeRequest(), metadata=account.metadata)
+    )
+    code, _, _ = await _phone_code_for(database, account.id)
+    await database.execute(
+        update(tables.phone_codes)
+        .where(tables.phone_codes.c.user_id == uuid.UUID(account.id))
+        .values(expires_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 1))
+    )
+    error = await _fails(
+        stub.VerifyPhone(users_pb2.VerifyPhoneRequest(code=code), metadata=account.metadata),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    assert error_reason(error) == "VERIFICATION_CODE_EXPIRED"
 
 
 async def test_public_profiles_show_only_name_and_ratings(
@@ -803,20 +1158,28 @@ async def test_admins_list_users_page_by_page(stub: users_pb2_grpc.UserServiceSt
     assert _violations(error) == ["page_token"]
 
 
-async def test_set_role_takes_effect_on_the_next_token(
+async def test_a_role_change_ends_every_session_of_the_account(
     stub: users_pb2_grpc.UserServiceStub, database, users
 ) -> None:  # type: ignore[no-untyped-def]
     admin = await _admin(stub, users.settings)
     account = await _account(stub, database)
-    changed = await stub.SetUserRole(
-        users_pb2.SetUserRoleRequest(user_id=account.id, role=users_pb2.ROLE_ORGANIZER),
-        metadata=admin.metadata,
-    )
+    other_device = await stub.Login(users_pb2.LoginRequest(email=account.email, password=PASSWORD))
+    set_organizer = users_pb2.SetUserRoleRequest(user_id=account.id, role=users_pb2.ROLE_ORGANIZER)
+    changed = await stub.SetUserRole(set_organizer, metadata=admin.metadata)
     assert changed.role == users_pb2.ROLE_ORGANIZER
-    refreshed = await stub.RefreshToken(
-        users_pb2.RefreshTokenRequest(refresh_token=account.tokens.refresh_token)
-    )
-    assert _claims(refreshed.access_token)["role"] == "organizer"
+    # Every refresh token of the account is revoked: no token from before carries on.
+    for refresh_token in (account.tokens.refresh_token, other_device.refresh_token):
+        error = await _fails(
+            stub.RefreshToken(users_pb2.RefreshTokenRequest(refresh_token=refresh_token)),
+            grpc.StatusCode.UNAUTHENTICATED,
+        )
+        assert error_reason(error) == "REFRESH_TOKEN_REVOKED"
+    fresh = await stub.Login(users_pb2.LoginRequest(email=account.email, password=PASSWORD))
+    assert _claims(fresh.access_token)["role"] == "organizer"
+    # Giving the role it already has changes nothing, sessions included.
+    await stub.SetUserRole(set_organizer, metadata=admin.metadata)
+    await stub.RefreshToken(users_pb2.RefreshTokenRequest(refresh_token=fresh.refresh_token))
+
     error = await _fails(
         stub.SetUserRole(
             users_pb2.SetUserRoleRequest(user_id=account.id, role=users_pb2.ROLE_SERVICE),
@@ -832,6 +1195,51 @@ async def test_set_role_takes_effect_on_the_next_token(
         ),
         grpc.StatusCode.NOT_FOUND,
     )
+
+
+OPERATOR_PASSWORD = "the operator's own passphrase"
+
+
+async def test_create_admin_never_promotes_an_address_someone_registered_first(
+    stub: users_pb2_grpc.UserServiceStub, users
+) -> None:  # type: ignore[no-untyped-def]
+    # The attack: someone registers the address the operator is about to make admin, signs in
+    # and keeps the refresh token, waiting for the promotion.
+    email = _email("admin")
+    await _register(stub, email)
+    attacker = await stub.Login(users_pb2.LoginRequest(email=email, password=PASSWORD))
+    with pytest.raises(CommandError, match="never verified"):
+        await create_admin(users.settings, email=email, password=OPERATOR_PASSWORD, display_name="Admin")
+    # The refresh gets the attacker nothing new: the account was left as it was.
+    refreshed = await stub.RefreshToken(users_pb2.RefreshTokenRequest(refresh_token=attacker.refresh_token))
+    assert _claims(refreshed.access_token)["role"] == "participant"
+    await _fails(
+        stub.Login(users_pb2.LoginRequest(email=email, password=OPERATOR_PASSWORD)),
+        grpc.StatusCode.UNAUTHENTICATED,
+    )
+
+
+async def test_promoting_a_verified_account_replaces_its_password_and_ends_its_sessions(
+    stub: users_pb2_grpc.UserServiceStub, database, users
+) -> None:  # type: ignore[no-untyped-def]
+    account = await _account(stub, database)
+    with pytest.raises(CommandError, match="--password"):
+        await create_admin(users.settings, email=account.email, password=None, display_name="Admin")
+    result = await create_admin(
+        users.settings, email=account.email, password=OPERATOR_PASSWORD, display_name="Admin"
+    )
+    assert (result.user_id, result.created) == (account.id, False)
+    error = await _fails(
+        stub.RefreshToken(users_pb2.RefreshTokenRequest(refresh_token=account.tokens.refresh_token)),
+        grpc.StatusCode.UNAUTHENTICATED,
+    )
+    assert error_reason(error) == "REFRESH_TOKEN_REVOKED"
+    await _fails(
+        stub.Login(users_pb2.LoginRequest(email=account.email, password=PASSWORD)),
+        grpc.StatusCode.UNAUTHENTICATED,
+    )
+    admin = await stub.Login(users_pb2.LoginRequest(email=account.email, password=OPERATOR_PASSWORD))
+    assert _claims(admin.access_token)["role"] == "admin"
 
 
 async def test_the_last_admin_cannot_be_demoted_even_by_a_race(
@@ -902,19 +1310,6 @@ async def test_service_tokens_need_the_secret(stub: users_pb2_grpc.UserServiceSt
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
-
-
-async def test_an_empty_configured_secret_authenticates_nobody(
-    engines: Engines, tokens: TokenFactory, tmp_path: Path
-) -> None:
-    async with _own_users(engines, tokens, tmp_path, service_secret="") as (_, stub):
-        for secret in ("", "anything"):
-            await _fails(
-                stub.IssueServiceToken(
-                    users_pb2.IssueServiceTokenRequest(service_name="events", secret=secret)
-                ),
-                grpc.StatusCode.UNAUTHENTICATED,
-            )
 
 
 async def test_ratings_from_bookings_reach_the_public_profile_once(

@@ -1,16 +1,53 @@
-"""Account rules without I/O: addresses, passwords, profile fields, codes, roles, secrets, client IPs."""
+"""Account rules without I/O: addresses, passwords, profile fields, codes, roles, secrets, hashing."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.runtime.auth import Role
 from services.runtime.errors import ServiceError
 from services.users import domain
+from services.users.domain import CodeChannel, CodeVerdict, RatingTotals, User, VerificationCodeRecord
 from services.users.passwords import PasswordHasher
-from services.users.throttles import client_ip
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def _user(**fields: object) -> User:
+    values: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "email": "ann@example.org",
+        "password_hash": "$argon2id$...",
+        "display_name": "Ann",
+        "phone": "+491701234567",
+        "role": Role.PARTICIPANT,
+        "email_verified": True,
+        "phone_verified": False,
+        "pending_email": None,
+        "time_zone": "UTC",
+        "locale": "en",
+        "host_rating": RatingTotals(0, 0),
+        "guest_rating": RatingTotals(0, 0),
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    return User(**(values | fields))  # type: ignore[arg-type]
+
+
+def _pending_code(user: User, address: str, code: str, **fields: object) -> VerificationCodeRecord:
+    record = VerificationCodeRecord(
+        user_id=user.id,
+        address=address,
+        code_hash=domain.hash_verification_code(str(user.id), address, code),
+        attempts=0,
+        expires_at=NOW + timedelta(minutes=15),
+    )
+    return dataclasses.replace(record, **fields)  # type: ignore[arg-type]
 
 
 def _password_problems(password: str, email: str) -> list[str]:
@@ -160,22 +197,110 @@ def test_service_names() -> None:
     assert not domain.is_service_name("a/b")
 
 
+def test_a_new_email_waits_as_pending_and_a_new_phone_must_be_verified_again() -> None:
+    changes = domain.validate_profile_update(
+        ["email", "phone", "locale"], {"email": " New@Example.org", "phone": "+4930123456", "locale": "de"}
+    )
+    # The account's address and its verification stay as they are until the code comes back.
+    assert changes.updates() == {
+        "pending_email": "new@example.org",
+        "phone": "+4930123456",
+        "phone_verified": False,
+        "locale": "de",
+    }
+    assert domain.validate_profile_update(["locale"], {"locale": "de"}).updates() == {"locale": "de"}
+
+
+def test_sending_the_current_email_or_phone_again_is_no_change() -> None:
+    user = _user(phone_verified=True)
+    resent = domain.validate_profile_update(
+        ["email", "phone", "locale"], {"email": "ANN@example.org", "phone": user.phone, "locale": "de"}
+    )
+    assert domain.without_unchanged(resent, user).updates() == {"locale": "de"}
+
+
+def _verdict(claim: domain.CodeClaim, code: str) -> CodeVerdict:
+    return domain.judge_code(claim, code, now=NOW, max_attempts=5)
+
+
+def test_a_code_is_judged_for_the_address_it_was_sent_to() -> None:
+    user = _user(phone_verified=False, pending_email="new@example.org")
+    phone_code = _pending_code(user, user.phone, "123456")
+    assert _verdict(domain.phone_claim(user, phone_code), "123456") is CodeVerdict.VALID
+    assert _verdict(domain.phone_claim(user, phone_code), "654321") is CodeVerdict.MISMATCH
+    moved = dataclasses.replace(user, phone="+4930123456")
+    assert _verdict(domain.phone_claim(moved, phone_code), "123456") is CodeVerdict.WRONG
+    verified = dataclasses.replace(moved, phone_verified=True)
+    assert _verdict(domain.phone_claim(verified, None), "123456") is CodeVerdict.ALREADY_VERIFIED
+    expired = dataclasses.replace(phone_code, expires_at=NOW)
+    assert _verdict(domain.phone_claim(user, expired), "123456") is CodeVerdict.EXPIRED
+    locked = dataclasses.replace(phone_code, attempts=5)
+    assert _verdict(domain.phone_claim(user, locked), "123456") is CodeVerdict.LOCKED
+    # A code for the pending address confirms that address, never the current one.
+    change_code = _pending_code(user, "new@example.org", "111111")
+    assert _verdict(domain.email_claim(user, "new@example.org", change_code), "111111") is CodeVerdict.VALID
+    assert (
+        _verdict(domain.email_claim(user, user.email, change_code), "111111") is CodeVerdict.ALREADY_VERIFIED
+    )
+
+
+def test_a_code_for_an_address_several_accounts_claim_confirms_only_its_own() -> None:
+    owner = _user(email="x@example.org", email_verified=False)
+    mover = _user(email="m@example.org", pending_email="x@example.org")
+    claims = [
+        domain.email_claim(owner, "x@example.org", _pending_code(owner, "x@example.org", "111111")),
+        domain.email_claim(mover, "x@example.org", _pending_code(mover, "x@example.org", "222222")),
+    ]
+    judged = domain.judge_claims(claims, "222222", now=NOW, max_attempts=5)
+    assert (judged.verdict, judged.confirmed) == (CodeVerdict.VALID, claims[1])
+    # A wrong code counts against every live code it could have been for; the answer is the owner's.
+    judged = domain.judge_claims(claims, "333333", now=NOW, max_attempts=5)
+    assert (judged.verdict, judged.confirmed, judged.mismatched) == (
+        CodeVerdict.MISMATCH,
+        None,
+        tuple(claims),
+    )
+    assert domain.judge_claims([], "333333", now=NOW, max_attempts=5).verdict is CodeVerdict.WRONG
+
+
+def test_code_refusals_name_what_was_being_verified() -> None:
+    assert "phone number" in domain.code_refusal(CodeVerdict.ALREADY_VERIFIED, CodeChannel.PHONE).message
+    assert "email address" in domain.code_refusal(CodeVerdict.ALREADY_VERIFIED, CodeChannel.EMAIL).message
+    refusal = domain.code_refusal(CodeVerdict.WRONG, CodeChannel.PHONE)
+    assert (refusal.reason, [item.field for item in refusal.violations]) == (
+        "VERIFICATION_CODE_INVALID",
+        ["code"],
+    )
+
+
 @pytest.mark.parametrize(
-    ("metadata", "peer", "expected"),
+    ("user", "password_given", "refusal"),
     [
-        (
-            {"x-envoy-external-address": "203.0.113.7", "x-forwarded-for": "10.0.0.1"},
-            "ipv4:127.0.0.1:1",
-            "203.0.113.7",
-        ),
-        ({"x-forwarded-for": "198.51.100.1, 203.0.113.9"}, "ipv4:127.0.0.1:1", "203.0.113.9"),
-        ({"x-forwarded-for": "garbage"}, "ipv4:192.0.2.5:4242", "192.0.2.5"),
-        ({}, "ipv6:[::1]:4242", "::1"),
-        ({}, "unix:/tmp/socket", "unknown"),
+        (_user(email_verified=False), True, domain.PromotionRefusal.NOT_VERIFIED),
+        (_user(email_verified=False), False, domain.PromotionRefusal.NOT_VERIFIED),
+        (_user(), False, domain.PromotionRefusal.PASSWORD_REQUIRED),
+        (_user(role=Role.ADMIN), False, domain.PromotionRefusal.PASSWORD_REQUIRED),
+        (_user(), True, None),
     ],
 )
-def test_client_ip(metadata: dict[str, str], peer: str, expected: str) -> None:
-    assert client_ip(metadata, peer) == expected
+def test_only_a_verified_account_is_promoted_and_only_with_a_new_password(
+    user: User, password_given: bool, refusal: domain.PromotionRefusal | None
+) -> None:
+    assert domain.admin_promotion_refusal(user, password_given=password_given) is refusal
+
+
+async def test_a_login_completes_while_sign_up_hashing_is_saturated() -> None:
+    hasher = PasswordHasher(memory_kib=8192, time_cost=1, concurrency=2)
+    stored = await hasher.hash("correct horse battery staple")
+    # A flood of sign-ups queues for hashing...
+    sign_ups = [asyncio.create_task(hasher.hash(f"new password number {index}")) for index in range(40)]
+    try:
+        await asyncio.sleep(0)
+        # ...and a login still gets a slot of its own instead of waiting behind all of them.
+        assert await hasher.verify("correct horse battery staple", stored)
+        assert not all(task.done() for task in sign_ups)
+    finally:
+        await asyncio.gather(*sign_ups)
 
 
 async def test_passwords_hash_verify_and_know_when_to_rehash() -> None:

@@ -5,6 +5,7 @@ locales are, sign-ups and profile updates, and who may hold which role.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import re
 import uuid
@@ -54,6 +55,10 @@ class User:
     phone: str
     role: Role
     email_verified: bool
+    # SMS go only to a number confirmed with a code sent to it.
+    phone_verified: bool
+    # The address the account is changing to, until the code sent there comes back.
+    pending_email: str | None
     time_zone: str
     locale: str
     # As a host of events (rated by guests) and as a guest (rated by hosts).
@@ -74,11 +79,19 @@ class Registration:
 
 @dataclass(frozen=True)
 class AdminAccount:
-    """An admin the operator creates or promotes from the shell; no password keeps an existing one's."""
+    """An admin the operator creates or promotes from the shell. The password may be missing only
+    until it turns out whether the account exists: neither creating nor promoting goes without."""
 
     email: str
     password: str | None = field(repr=False)
     display_name: str
+
+
+class PromotionRefusal(enum.StrEnum):
+    # Whoever registered the address never proved they own it: it may be an attacker's account.
+    NOT_VERIFIED = "not_verified"
+    # The account would keep a password the operator never chose (and sessions they never saw).
+    PASSWORD_REQUIRED = "password_required"
 
 
 @dataclass(frozen=True)
@@ -92,13 +105,21 @@ class ProfileChanges:
     email: str | None = None
 
     def updates(self) -> dict[str, str | bool]:
-        """The account fields this changes. A new email address is unverified until its code
-        comes back."""
+        """The account fields this changes.
+
+        A new email address does not replace the current one: it waits as pending until the code
+        sent to it comes back, so sign-in and mail keep using an address the person proved theirs.
+        A new phone number is unverified until its own code comes back.
+        """
         changed: dict[str, str | bool] = {
-            name: value for name in UPDATABLE_PROFILE_FIELDS if (value := getattr(self, name)) is not None
+            name: value
+            for name in UPDATABLE_PROFILE_FIELDS
+            if name != "email" and (value := getattr(self, name)) is not None
         }
+        if self.phone is not None:
+            changed["phone_verified"] = False
         if self.email is not None:
-            changed["email_verified"] = False
+            changed["pending_email"] = self.email
         return changed
 
 
@@ -247,10 +268,13 @@ def validate_profile_update(paths: Sequence[str], values: Mapping[str, str]) -> 
     return ProfileChanges(**changes)
 
 
-def without_unchanged_email(changes: ProfileChanges, current: User) -> ProfileChanges:
-    """The address the account already has is no change (and needs no new code)."""
-    if changes.email is not None and changes.email == current.email:
-        return dataclasses.replace(changes, email=None)
+def without_unchanged(changes: ProfileChanges, current: User) -> ProfileChanges:
+    """The email and phone the account already has are no change: they need no new code, and a
+    whole profile sent back unchanged (AIP-134, no mask) keeps a verified phone verified."""
+    if changes.email == current.email:
+        changes = dataclasses.replace(changes, email=None)
+    if changes.phone == current.phone:
+        changes = dataclasses.replace(changes, phone=None)
     return changes
 
 
@@ -282,6 +306,20 @@ def validate_assigned_role(role: Role | None) -> Role:
     if role is Role.SERVICE:
         raise _role_not_assignable()
     return role
+
+
+def admin_promotion_refusal(user: User, *, password_given: bool) -> PromotionRefusal | None:
+    """Why the operator's create-admin must not promote this existing account (None: it may).
+
+    Promotion is for an account whose owner proved the address, and it always replaces the
+    password: an account someone registered first, waiting for the operator to promote it, must
+    gain nothing from it.
+    """
+    if not user.email_verified:
+        return PromotionRefusal.NOT_VERIFIED
+    if not password_given:
+        return PromotionRefusal.PASSWORD_REQUIRED
+    return None
 
 
 def approve_role_change(*, user_id: uuid.UUID, current: Role, new: Role, other_admins: int) -> bool:

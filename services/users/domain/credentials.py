@@ -10,6 +10,7 @@ import hmac
 import re
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -39,15 +40,47 @@ class Tokens:
     refresh_token: str = field(default="", repr=False)
 
 
+class CodeChannel(enum.StrEnum):
+    """What a code verifies; a user has at most one pending code per channel."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+
+
 @dataclass(frozen=True)
 class VerificationCodeRecord:
-    """The one pending code of a user, as stored: hashed, bound to the address it was sent to."""
+    """A pending code of a user, as stored: hashed, bound to the address (email or phone number)
+    it was sent to."""
 
     user_id: uuid.UUID
-    email: str
+    address: str
     code_hash: bytes = field(repr=False)
     attempts: int
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CodeClaim:
+    """An account a code entered for `address` may be meant for: whether that address is confirmed
+    already, and the account's pending code on the channel (None: there is none)."""
+
+    user: User
+    channel: CodeChannel
+    address: str
+    verified: bool
+    pending: VerificationCodeRecord | None
+
+
+@dataclass(frozen=True)
+class CodeJudgement:
+    """What a code is worth among the accounts that claim its address."""
+
+    # Answered when nothing was confirmed: the first claim's verdict (MISMATCH: see after_mismatch).
+    verdict: CodeVerdict
+    # VALID: the claim whose address the code confirms.
+    confirmed: CodeClaim | None
+    # The live codes a wrong code counts against, the first claim's first when it is among them.
+    mismatched: tuple[CodeClaim, ...]
 
 
 @dataclass(frozen=True)
@@ -129,36 +162,80 @@ def code_matches(stored_hash: bytes, user_id: str, email: str, code: str) -> boo
     return hmac.compare_digest(stored_hash, hash_verification_code(user_id, email, code))
 
 
+_WHAT = {CodeChannel.EMAIL: "email address", CodeChannel.PHONE: "phone number"}
+_SENT_BY = {CodeChannel.EMAIL: "email", CodeChannel.PHONE: "SMS"}
+
+
+def _check_code(violations: Violations, code: str, channel: CodeChannel) -> None:
+    violations.check(is_code_shaped(code), "code", f"must be the 6-digit code from the {_SENT_BY[channel]}")
+
+
 def validate_code_entry(email: str, code: str) -> tuple[str, str]:
     """The normalized email and code of a VerifyEmail request."""
     normalized, code = normalize_email(email), code.strip()
     violations = Violations()
     violations.check(bool(normalized), "email", "is required")
-    violations.check(is_code_shaped(code), "code", "must be the 6-digit code from the email")
+    _check_code(violations, code, CodeChannel.EMAIL)
     violations.raise_if_any()
     return normalized, code
 
 
-def judge_code(
-    user: User | None,
-    pending: VerificationCodeRecord | None,
-    code: str,
-    *,
-    now: datetime,
-    max_attempts: int,
-) -> CodeVerdict:
-    """What a code entered for `user` (None: no account has the address) is worth."""
-    if user is None:
-        return CodeVerdict.WRONG
-    if pending is None or pending.email != user.email:
-        return CodeVerdict.ALREADY_VERIFIED if user.email_verified else CodeVerdict.WRONG
+def validate_phone_code(code: str) -> str:
+    """The code of a VerifyPhone request."""
+    code = code.strip()
+    violations = Violations()
+    _check_code(violations, code, CodeChannel.PHONE)
+    violations.raise_if_any()
+    return code
+
+
+def email_claim(user: User, email: str, pending: VerificationCodeRecord | None) -> CodeClaim:
+    """`user` has `email` as its address, or as the one it is changing to (never confirmed yet)."""
+    verified = user.email_verified if email == user.email else False
+    return CodeClaim(user=user, channel=CodeChannel.EMAIL, address=email, verified=verified, pending=pending)
+
+
+def phone_claim(user: User, pending: VerificationCodeRecord | None) -> CodeClaim:
+    return CodeClaim(
+        user=user,
+        channel=CodeChannel.PHONE,
+        address=user.phone,
+        verified=user.phone_verified,
+        pending=pending,
+    )
+
+
+def judge_code(claim: CodeClaim, code: str, *, now: datetime, max_attempts: int) -> CodeVerdict:
+    """What a code entered for the claim's address is worth. A code sent to another address (the
+    account changed it since) verifies nothing."""
+    pending = claim.pending
+    if pending is None or pending.address != claim.address:
+        return CodeVerdict.ALREADY_VERIFIED if claim.verified else CodeVerdict.WRONG
     if pending.expires_at <= now:
         return CodeVerdict.EXPIRED
     if pending.attempts >= max_attempts:
         return CodeVerdict.LOCKED
-    if not code_matches(pending.code_hash, str(user.id), user.email, code):
+    if not code_matches(pending.code_hash, str(claim.user.id), claim.address, code):
         return CodeVerdict.MISMATCH
     return CodeVerdict.VALID
+
+
+def judge_claims(
+    claims: Sequence[CodeClaim], code: str, *, now: datetime, max_attempts: int
+) -> CodeJudgement:
+    """A code entered for an address several accounts may claim: the one that has it, and any
+    that are changing to it. Codes are bound to their account, so at most one matches. A wrong code
+    counts against every live code it could have been a guess at, so no number of claims buys an
+    attacker more guesses; the answer is about the first claim (the address's owner, if any)."""
+    verdicts = [(claim, judge_code(claim, code, now=now, max_attempts=max_attempts)) for claim in claims]
+    for claim, verdict in verdicts:
+        if verdict is CodeVerdict.VALID:
+            return CodeJudgement(verdict=verdict, confirmed=claim, mismatched=())
+    return CodeJudgement(
+        verdict=verdicts[0][1] if verdicts else CodeVerdict.WRONG,
+        confirmed=None,
+        mismatched=tuple(claim for claim, verdict in verdicts if verdict is CodeVerdict.MISMATCH),
+    )
 
 
 def after_mismatch(attempts: int, max_attempts: int) -> CodeVerdict:
@@ -166,19 +243,33 @@ def after_mismatch(attempts: int, max_attempts: int) -> CodeVerdict:
     return CodeVerdict.LOCKED if attempts >= max_attempts else CodeVerdict.WRONG
 
 
-def code_refusal(verdict: CodeVerdict) -> ServiceError:
+def code_refusal(verdict: CodeVerdict, channel: CodeChannel) -> ServiceError:
     """Why a code that is not VALID is refused."""
+    what = _WHAT[channel]
     if verdict is CodeVerdict.ALREADY_VERIFIED:
-        return failed_precondition("ALREADY_VERIFIED", "this email address is already verified")
+        return failed_precondition("ALREADY_VERIFIED", f"this {what} is already verified")
     if verdict is CodeVerdict.EXPIRED:
         return failed_precondition("VERIFICATION_CODE_EXPIRED", "this code has expired; ask for a new one")
     if verdict is CodeVerdict.LOCKED:
         return failed_precondition("VERIFICATION_CODE_LOCKED", "too many wrong codes; ask for a new one")
     return invalid_argument(
-        [FieldViolation("code", "is not the code we sent to this address")],
-        message="this code is not valid for this email address",
+        [FieldViolation("code", f"is not the code we sent to this {what}")],
+        message=f"this code is not valid for this {what}",
         reason="VERIFICATION_CODE_INVALID",
     )
+
+
+def check_phone_code_wanted(user: User) -> None:
+    """Refuses an SMS code nobody needs, or one the account has not earned: an SMS costs money, so
+    only an account that proved its email address gets codes sent to a number."""
+    if not user.phone:
+        raise failed_precondition("PHONE_REQUIRED", "add a phone number to your account first")
+    if user.phone_verified:
+        raise failed_precondition("ALREADY_VERIFIED", "this phone number is already verified")
+    if not user.email_verified:
+        raise failed_precondition(
+            "EMAIL_NOT_VERIFIED", "verify your email address first (POST /v1/users:verifyEmail)"
+        )
 
 
 def too_many_verification_codes(retry_after: float) -> ServiceError:
@@ -186,6 +277,12 @@ def too_many_verification_codes(retry_after: float) -> ServiceError:
         "TOO_MANY_VERIFICATION_CODES",
         "a code was sent recently; wait before asking for another one",
         retry_after=retry_after,
+    )
+
+
+def too_many_signups(retry_after: float) -> ServiceError:
+    return resource_exhausted(
+        "TOO_MANY_SIGNUPS", "too many sign-ups right now; try again later", retry_after=retry_after
     )
 
 
