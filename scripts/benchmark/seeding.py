@@ -130,7 +130,8 @@ def check_invariant(target: Target, event_ids: list[str]) -> dict[str, dict[str,
     for event_id, state, count, seats in rows:
         event = events[event_id]
         event[state.lower()] = int(count)
-        if state in ("CONFIRMED", "AWAITING_APPROVAL"):
+        # The states that hold seats at events (a paid booking holds them while its guest pays).
+        if state in ("CONFIRMED", "AWAITING_APPROVAL", "AWAITING_PAYMENT"):
             event["held_seats"] += int(seats)
     for event_id, event in events.items():
         if not (event["seats_taken"] == event["held_seats"] <= event["capacity"]):

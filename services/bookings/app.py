@@ -7,8 +7,10 @@ from functools import partial
 from seatmesh.bookings.v1 import bookings_pb2_grpc
 from services.bookings.cache import EventFactsCache
 from services.bookings.clients.events import EventsClient
+from services.bookings.clients.payments import PaymentsClient
 from services.bookings.consumers import BookingConsumers
 from services.bookings.jobs import DueWaitlists, Promoter, Reconciler
+from services.bookings.metrics import reconcile_backlog
 from services.bookings.saga import Saga
 from services.bookings.servicer import ACCESS, SERVICE, BookingServiceServicer
 from services.bookings.settings import BookingsSettings
@@ -32,11 +34,15 @@ async def build(
     runtime = Runtime.create(settings, "bookings", verifier=verifier, credentials=credentials)
     store = BookingStore(runtime.database)
     events = events_client(runtime.channel_to(settings.events_address), deadline=settings.events_deadline)
+    payments = PaymentsClient(
+        runtime.channel_to(settings.payments_address), deadline=settings.payments_deadline
+    )
     facts = EventFactsCache(events, ttl=settings.event_cache_ttl)
     due_waitlists = DueWaitlists()
     saga = Saga(
         store,
         events,
+        payments,
         facts,
         hold=settings.approval_hold,
         reconcile_after=settings.reconcile_after,
@@ -64,17 +70,24 @@ async def build(
         reconcile_after=settings.reconcile_after,
     )
     events_stream = stream_name(settings.redis_prefix, "events")
-    return runtime.service(
+    service = runtime.service(
         descriptor=SERVICE,
         register=partial(bookings_pb2_grpc.add_BookingServiceServicer_to_server, servicer),
         access=ACCESS,
         background=[
             runtime.relay().run,
-            runtime.consumer(BookingTransaction, sources=["events"], handlers=consumers.handlers()).run,
+            runtime.consumer(
+                BookingTransaction, sources=["events", "payments"], handlers=consumers.handlers()
+            ).run,
             reconciler.run_expiry,
             reconciler.run_settlement,
             reconciler.run_sweep,
             promoter.run,
             partial(facts.follow, runtime.redis, events_stream),
         ],
+        readings=[reconcile_backlog(runtime.database)],
     )
+    # Reservations and releases already sent finish before the channel to events and the
+    # database close (an RPC cut at shutdown leaves its saga step running).
+    service.closers.insert(0, saga.steps.wait)
+    return service

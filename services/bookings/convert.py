@@ -2,29 +2,41 @@
 service's Event as the facts bookings keeps, and the bus events that announce each change.
 
 Every bus event carries BookingDetails (guest, host, seats, the event's title, times, zone, city and
-venue), so notifications can write to the guest and the host without calling anyone back.
+venue; a paid booking's amount and payment), so notifications can write to the guest and the host
+without calling anyone back. The payments service's checkout request and bus events are read and
+written here too.
 """
 
 from __future__ import annotations
 
-from datetime import UTC
+import uuid
+from datetime import UTC, timedelta
 
 from google.protobuf.message import Message
+from google.type.money_pb2 import Money
 
 from seatmesh.bookings.v1 import bookings_pb2, bus_pb2
 from seatmesh.events.v1 import events_pb2
+from seatmesh.payments.v1 import bus_pb2 as payments_bus_pb2
+from seatmesh.payments.v1 import payments_pb2
 from services.bookings.domain import (
+    DEFAULT_PAYMENT_HOLD,
     Actor,
     Announce,
     Booking,
     Cause,
     EventFacts,
     GuestRating,
+    RefusalReason,
     Review,
     State,
+    SucceededPayment,
     approval_expire_time,
+    hold_end,
+    refusal_reason,
 )
 from services.runtime.errors import bad_field
+from services.runtime.money import Amount, money_of, to_minor
 from services.runtime.timestamps import timestamp
 
 _STATE = {state: bookings_pb2.Booking.State.Value(state.value) for state in State}
@@ -42,6 +54,10 @@ _ACTOR = {
     Actor.HOST: bus_pb2.BookingCancelled.HOST,
     Actor.ADMIN: bus_pb2.BookingCancelled.ADMIN,
     Actor.EVENT_CANCELLED: bus_pb2.BookingCancelled.EVENT_CANCELLED,
+}
+
+_REFUSAL_REASON = {
+    reason: bus_pb2.BookingPaymentRefused.Reason.Value(reason.value) for reason in RefusalReason
 }
 
 _EVENT_STATE = {
@@ -75,7 +91,7 @@ def lists_as_host(perspective: int) -> bool:
 
 
 def booking_to_proto(booking: Booking) -> bookings_pb2.Booking:
-    return bookings_pb2.Booking(
+    message = bookings_pb2.Booking(
         id=str(booking.id),
         event_id=booking.event_id,
         user_id=booking.user_id,
@@ -87,7 +103,15 @@ def booking_to_proto(booking: Booking) -> bookings_pb2.Booking:
         event_time_zone=booking.event_time_zone,
         create_time=timestamp(booking.create_time),
         update_time=timestamp(booking.update_time),
+        payment_id=booking.payment_id or "",
+        checkout_url=(booking.checkout_url or "") if booking.state == State.AWAITING_PAYMENT else "",
     )
+    if booking.terms is not None:
+        message.amount.CopyFrom(money_of(booking.terms.amount))
+    holding = hold_end(booking)
+    if holding is not None and booking.state in (State.AWAITING_APPROVAL, State.AWAITING_PAYMENT):
+        message.hold_expire_time.CopyFrom(timestamp(holding))
+    return message
 
 
 def review_to_proto(review: Review) -> bookings_pb2.BookingReview:
@@ -132,14 +156,24 @@ def event_facts_from_proto(event: events_pb2.Event) -> EventFacts:
         requires_approval=event.requires_approval,
         state=_EVENT_STATE.get(event.state, "UNKNOWN"),
         update_time=event.update_time.ToDatetime(tzinfo=UTC) if event.HasField("update_time") else None,
+        price=_price(event.price) if event.HasField("price") else None,
+        refund_policy=event.refund_policy.full_refund_until_hours_before_start,
+        payment_hold=timedelta(seconds=event.payment_hold.seconds)
+        if event.HasField("payment_hold")
+        else DEFAULT_PAYMENT_HOLD,
     )
+
+
+def _price(price: Money) -> Amount:
+    # Events validated it when the organizer set it.
+    return to_minor(price, "event.price")
 
 
 # -- bus events ---------------------------------------------------------------------------------
 
 
 def booking_details_to_proto(booking: Booking) -> bus_pb2.BookingDetails:
-    return bus_pb2.BookingDetails(
+    details = bus_pb2.BookingDetails(
         booking_id=str(booking.id),
         event_id=booking.event_id,
         guest_id=booking.user_id,
@@ -153,7 +187,11 @@ def booking_details_to_proto(booking: Booking) -> bus_pb2.BookingDetails:
         event_city=booking.event_city,
         event_venue=booking.event_venue,
         waitlist_position=booking.waitlist_position,
+        payment_id=booking.payment_id or "",
     )
+    if booking.terms is not None:
+        details.amount.CopyFrom(money_of(booking.terms.amount))
+    return details
 
 
 def announcement(booking: Booking, announce: Announce) -> Message | None:
@@ -175,7 +213,74 @@ def announcement(booking: Booking, announce: Announce) -> Message | None:
         return bus_pb2.BookingWaitlisted(booking=body)
     if announce is Announce.EXPIRED:
         return booking_expired(booking)
+    if announce is Announce.AWAITING_PAYMENT:
+        origin = (
+            bus_pb2.BookingAwaitingPayment.PROMOTED
+            if booking.was_waitlisted
+            else bus_pb2.BookingAwaitingPayment.BOOKED
+        )
+        return booking_awaiting_payment(booking, origin)
+    if announce is Announce.PAYMENT_REFUSED:
+        # A late payment whose seats are gone.
+        cause = Cause(booking.reject_cause) if booking.reject_cause else None
+        return accepted_payment_refused(booking, refusal_reason(cause))
     return booking_rejected(booking)
+
+
+def booking_awaiting_payment(
+    booking: Booking, origin: bus_pb2.BookingAwaitingPayment.Origin
+) -> bus_pb2.BookingAwaitingPayment:
+    message = bus_pb2.BookingAwaitingPayment(booking=booking_details_to_proto(booking), origin=origin)
+    expire = hold_end(booking)
+    if expire is not None:
+        message.expire_time.CopyFrom(timestamp(expire))
+    return message
+
+
+def payment_refused(
+    booking: Booking, payment_id: str, reason: RefusalReason, amount: Amount
+) -> bus_pb2.BookingPaymentRefused:
+    return bus_pb2.BookingPaymentRefused(
+        booking=booking_details_to_proto(booking),
+        payment_id=payment_id,
+        reason=_REFUSAL_REASON[reason],  # type: ignore[arg-type]
+        amount=money_of(amount),
+    )
+
+
+def accepted_payment_refused(booking: Booking, reason: RefusalReason) -> bus_pb2.BookingPaymentRefused:
+    """The refusal of the late payment `booking` accepted (of its amount: judge_payment checked)
+    and then could not keep."""
+    assert booking.payment_id is not None
+    assert booking.terms is not None
+    return payment_refused(booking, booking.payment_id, reason, booking.terms.amount)
+
+
+def unknown_booking_payment_refused(
+    message: payments_bus_pb2.PaymentSucceeded,
+) -> bus_pb2.BookingPaymentRefused:
+    """The refusal of a payment for a booking this service does not know, from what payments said."""
+    payment = message.payment
+    return bus_pb2.BookingPaymentRefused(
+        booking=bus_pb2.BookingDetails(
+            booking_id=payment.booking_id,
+            event_id=payment.event_id,
+            guest_id=payment.buyer_id,
+            host_id=payment.organizer_id,
+            seats=payment.seats,
+            event_title=payment.event_title,
+        ),
+        payment_id=payment.payment_id,
+        reason=bus_pb2.BookingPaymentRefused.BOOKING_ENDED,
+        amount=payment.captured if payment.HasField("captured") else payment.amount,
+    )
+
+
+def approval_announcement(booking: Booking) -> Message:
+    """What an approval announces: BookingApproved, or for a paid event the hold for its payment."""
+    if booking.state == State.AWAITING_PAYMENT:
+        return booking_awaiting_payment(booking, bus_pb2.BookingAwaitingPayment.APPROVED)
+    return booking_approved(booking)
 
 
 def booking_expired(booking: Booking) -> bus_pb2.BookingExpired:
@@ -202,6 +307,46 @@ def booking_cancelled(booking: Booking, previous_state: State) -> bus_pb2.Bookin
         cancelled_by=_ACTOR.get(actor, bus_pb2.BookingCancelled.ACTOR_UNSPECIFIED),  # type: ignore[arg-type]
         reason=booking.end_reason,
         previous_state=_STATE[previous_state],  # type: ignore[arg-type]
+    )
+
+
+# -- the payments service ------------------------------------------------------------------------
+
+
+def checkout_request(booking: Booking) -> payments_pb2.OpenCheckoutRequest:
+    """OpenCheckout for a booking awaiting payment, from what it agreed to (its terms)."""
+    assert booking.terms is not None
+    hold = hold_end(booking)
+    assert hold is not None
+    return payments_pb2.OpenCheckoutRequest(
+        booking=payments_pb2.CheckoutBooking(
+            booking_id=str(booking.id),
+            event_id=booking.event_id,
+            event_title=booking.event_title,
+            buyer_id=booking.user_id,
+            organizer_id=booking.host_id,
+            seats=booking.seats,
+            amount=money_of(booking.terms.amount),
+            hold_expire_time=timestamp(hold),
+            event_start_time=timestamp(booking.event_start_time),
+            refund_policy=events_pb2.RefundPolicy(
+                full_refund_until_hours_before_start=booking.terms.refund_policy
+            ),
+            event_time_zone=booking.event_time_zone,
+        ),
+        # One payment per booking: a repeat (the reconciler's) gets the payment the first opened.
+        request_id=str(booking.id),
+    )
+
+
+def succeeded_payment(message: payments_bus_pb2.PaymentSucceeded) -> SucceededPayment:
+    """What PaymentSucceeded says was paid: what was captured (the amount due, if it does not say)."""
+    payment = message.payment
+    paid = payment.captured if payment.HasField("captured") else payment.amount
+    return SucceededPayment(
+        payment_id=payment.payment_id,
+        booking_id=uuid.UUID(payment.booking_id),
+        amount=to_minor(paid, "payment.captured"),
     )
 
 

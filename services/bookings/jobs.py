@@ -1,8 +1,9 @@
 """Background work of the bookings service, safe with any number of replicas (on runtime.loops).
 
-- `Reconciler`: every `interval`, expires approval requests and waitlist entries that ran out of
-  time, and settles every booking whose reservation outcome is unknown and retries every release
-  events has not confirmed (rows are leased with FOR UPDATE SKIP LOCKED; woken at once when
+- `Reconciler`: every `interval`, expires approval requests, payment holds and waitlist entries that
+  ran out of time, and settles every booking whose reservation outcome is unknown, retries every
+  release events has not confirmed, opens the checkout payments did not open, and lets late
+  payments take their seats again (rows are leased with FOR UPDATE SKIP LOCKED; woken at once when
   releases are due); now and then looks for waitlisted events with free seats (e.g. capacity grew).
 - `Promoter`: promotes an event's waitlist as soon as seats of it were released (`DueWaitlists`).
 """
@@ -15,7 +16,7 @@ from collections.abc import Callable
 
 from services.bookings import convert
 from services.bookings.clients.events import EventsClient
-from services.bookings.domain import Booking, State
+from services.bookings.domain import Booking, State, waits_for_seats_again
 from services.bookings.saga import Saga
 from services.bookings.store import BookingStore
 from services.runtime.clients import PeerUnavailable
@@ -32,6 +33,8 @@ MAX_RETRY_DELAY = 30.0
 EXPIRY_BATCH = 500
 # The promoter looks at its queue this often even when nobody woke it.
 PROMOTER_IDLE = 5.0
+# Bookings that held seats until they expired: their release is due.
+HELD = frozenset({State.AWAITING_APPROVAL, State.AWAITING_PAYMENT})
 
 
 class DueWaitlists:
@@ -114,13 +117,14 @@ class Reconciler:
         await every(self.sweep_every, self.sweep_waitlists, what="waitlist sweep", first_delay=True)
 
     async def expire_lapsed(self) -> int:
-        """Unanswered approval requests and waitlist entries of started events -> EXPIRED."""
+        """Unanswered approval requests, unpaid payment holds and waitlist entries of started events
+        -> EXPIRED."""
         total = 0
         while True:
             async with self.store.transaction() as tx:
                 ended = await tx.expire_lapsed(limit=EXPIRY_BATCH)
                 await tx.publish_all(convert.booking_expired(booking) for booking, _ in ended)
-                if any(previous == State.AWAITING_APPROVAL for _, previous in ended):
+                if any(previous in HELD for _, previous in ended):
                     # Their seats are to be released now.
                     tx.after_commit(self.releases_due)
             total += len(ended)
@@ -128,16 +132,22 @@ class Reconciler:
                 return total
 
     async def settle_unsettled(self) -> int:
-        """Re-send the reservation of every PENDING booking that is due, and every pending release."""
+        """Re-send the reservation of every PENDING booking that is due and every pending release,
+        open the checkouts not open yet, and let late payments take their seats again."""
         total = 0
         limit = asyncio.Semaphore(CONCURRENCY)
 
         async def finish(booking: Booking) -> None:
             async with limit:
                 if booking.release_pending:
+                    # First: a late payment takes seats again only once the old ones are released.
                     await self.saga.release(booking)
                 elif booking.state == State.PENDING:
                     await self.saga.reserve(booking)
+                elif booking.needs_checkout:
+                    await self.saga.open_checkout(booking)
+                elif waits_for_seats_again(booking):
+                    await self.saga.retake(booking)
 
         while True:
             due = await self.store.claim_unsettled(

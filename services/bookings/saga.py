@@ -4,15 +4,25 @@ booking and the seats events holds for it.
 1. The booking is written PENDING (its id is the reservation id) after the rules bookings owns.
 2. events.ReserveSeats(reservation_id = booking id), with a deadline and retries; idempotent, so
    re-sending it later (reconciler, a repeated request, a waitlist promotion) is always safe.
-3. The answer settles the booking (CONFIRMED, AWAITING_APPROVAL, WAITLISTED, REJECTED, or EXPIRED
-   for a waitlist entry whose event is gone) together with its bus event. No answer: it stays
-   PENDING and the reconciler settles it.
+3. The answer settles the booking (CONFIRMED, AWAITING_APPROVAL, AWAITING_PAYMENT for a paid event,
+   WAITLISTED, REJECTED, or EXPIRED for a waitlist entry whose event is gone) together with its bus
+   event. No answer: it stays PENDING and the reconciler settles it.
 4. A booking that stops holding seats is marked `release_pending` in the same transaction; the
    release (ReleaseSeats with the same id) follows at once, or from the reconciler until events
    confirms it. A release can free seats for the waitlist, which is promoted first-come-first-served.
+5. Paid events: a booking AWAITING_PAYMENT gets its checkout from payments.OpenCheckout right after
+   it settled (or after its approval), else from the reconciler; PaymentSucceeded confirms it
+   (consumers.py). When the hold expired first, the payment is late: once the old reservation's
+   release is confirmed, the booking asks for seats again under a new reservation id (PENDING) and
+   ends CONFIRMED, or EXPIRED with its payment refused (BookingPaymentRefused: refunded in full).
+
+Once a reservation or a release is sent, its step runs to its end whatever the caller does: a client
+that hangs up, or an RPC cut at shutdown, does not leave a booking PENDING with seats held until the
+reconciler's next pass (`ShieldedSteps`; the process waits for them before it lets go of events and
+its database). The reconciler remains the backstop for a process that dies.
 
 Bookings never writes seat counts. For every event, once settled:
-seats_taken == sum(seats of its CONFIRMED + AWAITING_APPROVAL bookings).
+seats_taken == sum(seats of its CONFIRMED + AWAITING_APPROVAL + AWAITING_PAYMENT bookings).
 """
 
 from __future__ import annotations
@@ -21,12 +31,14 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from services.bookings import convert, domain
 from services.bookings.cache import EventFactsCache
 from services.bookings.clients.events import EventsClient
+from services.bookings.clients.payments import PaymentsClient
 from services.bookings.domain import (
     Announce,
     Booking,
@@ -35,6 +47,7 @@ from services.bookings.domain import (
     InTheWay,
     NotBookable,
     Outcome,
+    RefusalReason,
     Reserved,
     Settlement,
     SoldOut,
@@ -50,6 +63,8 @@ log = logging.getLogger(__name__)
 # How often CreateBooking writes its booking again when the booking in its way ended meanwhile.
 INSERT_ATTEMPTS = 3
 
+T = TypeVar("T")
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -60,6 +75,7 @@ class Saga:
         self,
         store: BookingStore,
         events: EventsClient,
+        payments: PaymentsClient,
         facts: EventFactsCache,
         *,
         hold: timedelta,
@@ -68,6 +84,7 @@ class Saga:
     ) -> None:
         self.store = store
         self.events = events
+        self.payments = payments
         self.facts = facts
         # How long a booking may wait for the host's answer.
         self.hold = hold
@@ -76,6 +93,7 @@ class Saga:
         # Called with an event id when seats of it may have become free (the waitlist promoter).
         self.seats_freed = seats_freed
         self.waitlist = WaitlistJoins(store)
+        self.steps = ShieldedSteps()
 
     # -- CreateBooking ----------------------------------------------------------------------------
 
@@ -131,15 +149,27 @@ class Saga:
     # -- reserve and settle -----------------------------------------------------------------------
 
     async def reserve(self, booking: Booking, *, budget: float | None = None) -> tuple[Booking, Outcome]:
-        """Send the booking's (idempotent) reservation and settle it by the answer."""
+        """Send the booking's (idempotent) reservation and settle it by the answer, to the end even
+        if the caller is cancelled meanwhile."""
+        return await self.steps.run(self._reserve_and_settle(booking, budget))
+
+    async def _reserve_and_settle(self, booking: Booking, budget: float | None) -> tuple[Booking, Outcome]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         outcome = await self.events.reserve(
-            event_id=booking.event_id, seats=booking.seats, reservation_id=str(booking.id), budget=budget
+            event_id=booking.event_id,
+            seats=booking.seats,
+            reservation_id=str(booking.reservation),
+            budget=budget,
         )
         if isinstance(outcome, Unknown):
             return booking, outcome
         if isinstance(outcome, Reserved):
             self.facts.put(outcome.event)
         settled = await self.settle(booking, outcome)
+        if settled.needs_checkout:
+            left = None if budget is None else max(budget - (loop.time() - started), 0.05)
+            settled = await self._open_checkout(settled, left)
         return settled, outcome
 
     async def settle(self, booking: Booking, outcome: Reserved | SoldOut | NotBookable) -> Booking:
@@ -151,19 +181,65 @@ class Saga:
             event = outcome.event if isinstance(outcome, Reserved) else None
             message = convert.announcement(expected(booking, settlement, event), settlement.announce)
             assert message is not None
-            settled = await self.store.settle(booking.id, settlement, event, message)
+            settled = await self.store.settle(
+                booking.id, settlement, event, message, reconcile_after=self.reconcile_after
+            )
         if settled is None:
             # Settled by someone else meanwhile (a repeat, the reconciler) or cancelled.
             current = await self.store.get(booking.id)
             return current or booking
         return settled
 
+    # -- payments ---------------------------------------------------------------------------------
+
+    async def open_checkout(self, booking: Booking, *, budget: float | None = None) -> Booking:
+        """Open the checkout of a booking awaiting payment: the booking with its payment and where to
+        pay, or as it was when payments did not open one (the reconciler asks again)."""
+        return await self.steps.run(self._open_checkout(booking, budget))
+
+    async def _open_checkout(self, booking: Booking, budget: float | None) -> Booking:
+        checkout = await self.payments.open_checkout(booking, budget=budget)
+        if checkout is None:
+            return booking
+        opened = await self.store.record_checkout(booking.id, checkout.payment_id, checkout.checkout_url)
+        if opened is None:
+            # Paid, cancelled or expired meanwhile.
+            return await self.store.get(booking.id) or booking
+        return opened
+
+    async def retake(self, booking: Booking) -> Booking:
+        """A late payment's booking asks events for its seats again, under a new reservation id (its
+        old one is released and fenced for good), and settles by the answer: CONFIRMED, or EXPIRED
+        with the payment refused."""
+        started = await self.store.begin_retake(booking.id, uuid.uuid4(), self.reconcile_after)
+        if isinstance(started, InTheWay):
+            # The guest booked the event (or another at its time) again meanwhile: one booking is
+            # enough, and the one they made since stands.
+            await self.refuse_late_payment(booking, RefusalReason.BOOKED_AGAIN)
+            return booking
+        if started is None:
+            # Not ready (its old reservation's release is not confirmed yet) or handled meanwhile.
+            return booking
+        settled, _ = await self.reserve(started)
+        return settled
+
+    async def refuse_late_payment(self, booking: Booking, reason: RefusalReason) -> None:
+        """The late payment will not take seats: refused (refunded in full), once."""
+        async with self.store.transaction() as tx:
+            given_up = await tx.give_up_retake(booking.id)
+            if given_up is not None:
+                await tx.publish(convert.accepted_payment_refused(given_up, reason))
+
     # -- releases ---------------------------------------------------------------------------------
 
     async def release(self, booking: Booking, *, budget: float | None = None) -> bool:
-        """Give the booking's seats back; False when events did not confirm (the reconciler retries)."""
+        """Give the booking's seats back; False when events did not confirm (the reconciler retries).
+        Runs to the end even if the caller is cancelled meanwhile, so freed seats are not left held."""
+        return await self.steps.run(self._release(booking, budget))
+
+    async def _release(self, booking: Booking, budget: float | None) -> bool:
         try:
-            released = await self.events.release(str(booking.id), budget=budget)
+            released = await self.events.release(str(booking.reservation), budget=budget)
         except PeerUnavailable:
             log.warning(
                 "release not confirmed; the reconciler retries", extra={"booking_id": str(booking.id)}
@@ -206,6 +282,44 @@ class Saga:
             else:
                 # No answer (the reconciler finishes this one) or the event is gone (entries expire).
                 return
+
+
+class ShieldedSteps:
+    """Saga steps that run to their end once started, whoever stops waiting for them.
+
+    Each step is a task of its own; its caller awaits it through a shield, so cancelling the caller
+    (the client hung up, the server's grace period ran out) cancels only the waiting. On shutdown
+    `wait` holds the process until the steps in flight are done; each is bounded by its call
+    deadline to events and its statements.
+    """
+
+    def __init__(self) -> None:
+        self._running: set[asyncio.Task[Any]] = set()
+
+    async def run(self, step: Coroutine[Any, Any, T]) -> T:
+        task = asyncio.create_task(step)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # Nobody is left to hear how the step ends: it tells the log if it fails.
+            task.add_done_callback(_log_unattended_failure)
+            raise
+
+    async def wait(self) -> None:
+        """Until every step in flight (and any step those start) is done."""
+        while self._running:
+            await asyncio.wait(set(self._running))
+
+
+def _log_unattended_failure(task: asyncio.Task[Any]) -> None:
+    if task.cancelled() or task.exception() is None:
+        return
+    log.warning(
+        "a saga step failed after its caller left; the reconciler finishes the booking",
+        exc_info=task.exception(),
+    )
 
 
 class WaitlistJoins:
@@ -273,6 +387,7 @@ def expected(booking: Booking, settlement: Settlement, event: EventFacts | None)
         "state": settlement.state,
         "hold_expire_time": settlement.hold_expire_time,
         "reject_cause": settlement.cause.value if settlement.cause else None,
+        "terms": settlement.terms,
         "update_time": utcnow(),
     }
     if event is not None:

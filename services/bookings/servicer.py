@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 from seatmesh.bookings.v1 import bookings_pb2, bookings_pb2_grpc
 from services.bookings import convert, domain
 from services.bookings.cache import EventFactsCache
-from services.bookings.domain import Booking, State
+from services.bookings.domain import Booking, RefusalReason, State
 from services.bookings.saga import Saga, utcnow
 from services.bookings.store import BookingStore, BookingTransaction
 from services.runtime.app import method_access
@@ -157,6 +157,8 @@ class BookingServiceServicer(bookings_pb2_grpc.BookingServiceServicer):
                 if cancelled is None:
                     continue
                 await tx.publish(convert.booking_cancelled(cancelled, booking.state))
+                if domain.refused_on_cancel(cancelled, booking.state):
+                    await tx.publish(convert.accepted_payment_refused(cancelled, RefusalReason.BOOKING_ENDED))
             if cancelled.release_pending:
                 await self.saga.release(cancelled, budget=self._budget(context))
             return convert.booking_to_proto(cancelled)
@@ -167,8 +169,13 @@ class BookingServiceServicer(bookings_pb2_grpc.BookingServiceServicer):
     ) -> bookings_pb2.Booking:
         principal = require_principal()
         approved = await self._answer_request(
-            request.booking_id, principal, BookingTransaction.approve, convert.booking_approved
+            request.booking_id,
+            principal,
+            lambda tx, booking: tx.approve(booking, domain.approval(booking, utcnow()), self.reconcile_after),
+            convert.approval_announcement,
         )
+        if approved.needs_checkout:
+            approved = await self.saga.open_checkout(approved, budget=self._budget(context))
         return convert.booking_to_proto(approved)
 
     async def RejectBooking(

@@ -25,3 +25,8 @@ class BookingsSettings(ServiceSettings):
     reconcile_after: float = Field(default=5.0, gt=0, le=3600)
     # How often the background jobs (reconciler, expiry, waitlist sweep) look for work.
     reconcile_interval: float = Field(default=1.0, gt=0, le=600)
+    # The payments service: opens the checkout of a booking awaiting payment (OpenCheckout).
+    payments_address: str = "127.0.0.1:50055"
+    # Seconds one OpenCheckout may take, retries included; a booking whose checkout is not open by
+    # then still holds its seats, and the reconciler asks again.
+    payments_deadline: float = Field(default=3.0, gt=0, le=60)

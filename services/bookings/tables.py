@@ -3,7 +3,8 @@
 
 The rules that must never break live here as constraints, not in Python: one active booking per
 user and event, no two active bookings of one user at the same start time (partial unique
-indexes, so they hold under races), one review and one guest rating per booking (primary keys).
+indexes, so they hold under races), one review and one guest rating per booking (primary keys),
+and no booking of a paid event CONFIRMED without a payment bookings accepted (a CHECK).
 """
 
 from sqlalchemy import (
@@ -40,9 +41,18 @@ STATES = (
     "REJECTED",
     "CANCELLED",
     "EXPIRED",
+    "AWAITING_PAYMENT",
 )
 # A user holds (or waits for) a place only through these; the uniqueness rules cover only them.
-ACTIVE_SQL = "state IN ('PENDING', 'CONFIRMED', 'AWAITING_APPROVAL', 'WAITLISTED')"
+ACTIVE_SQL = "state IN ('PENDING', 'CONFIRMED', 'AWAITING_APPROVAL', 'AWAITING_PAYMENT', 'WAITLISTED')"
+# The reconciler's work (see jobs.Reconciler): reservations whose outcome is unknown, releases events
+# has not confirmed, payment holds whose checkout is not open yet, and late payments waiting to take
+# their seats again. The claim statement says the same, so the planner uses the partial index.
+RECONCILE_SQL = (
+    "state = 'PENDING' OR release_pending"
+    " OR (state = 'AWAITING_PAYMENT' AND payment_id IS NULL)"
+    " OR (state = 'EXPIRED' AND paid_at IS NOT NULL)"
+)
 
 # Names the store maps to the rule that refused an insert (domain.InTheWay).
 UQ_REQUEST = "uq_bookings_user_request"
@@ -96,11 +106,43 @@ bookings = Table(
     Column("attempts", SmallInteger, nullable=False, server_default=text("0")),
     Column("create_time", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("update_time", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The id its seats are reserved under at events: the booking's own, or a new one when a payment
+    # that came after the hold expired takes seats again (a released id stays fenced at events).
+    Column("reservation_id", Uuid, nullable=False),
+    # A paid event's booking (all four NULL when free): the total in minor units of `currency`, the
+    # refund policy (full refund until N hours before the start) and the payment hold, as of when
+    # its seats were reserved.
+    Column("amount_minor", BigInteger),
+    Column("currency", Text),
+    Column("refund_full_until_hours", Integer),
+    Column("payment_hold_seconds", Integer),
+    # The payments service's payment: the open one while AWAITING_PAYMENT, then the one that paid.
+    Column("payment_id", Text),
+    Column("checkout_url", Text),
+    # When a succeeded payment (payment_id) was accepted for this booking.
+    Column("paid_at", DateTime(timezone=True)),
     CheckConstraint("seats >= 1", name="seats_positive"),
     CheckConstraint("state IN (" + ", ".join(f"'{state}'" for state in STATES) + ")", name="state_known"),
     CheckConstraint("(state = 'WAITLISTED') <= (waitlist_seq IS NOT NULL)", name="waitlisted_has_place"),
     CheckConstraint(
         "(state = 'AWAITING_APPROVAL') <= (hold_expire_time IS NOT NULL)", name="awaiting_has_expiry"
+    ),
+    CheckConstraint(
+        "(amount_minor IS NULL) = (currency IS NULL)"
+        " AND (amount_minor IS NULL) = (refund_full_until_hours IS NULL)"
+        " AND (amount_minor IS NULL) = (payment_hold_seconds IS NULL)",
+        name="terms_complete",
+    ),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    CheckConstraint(
+        "(state = 'AWAITING_PAYMENT') <= (hold_expire_time IS NOT NULL AND amount_minor IS NOT NULL)",
+        name="awaiting_payment_has_hold",
+    ),
+    # The money invariant, bookings' half: a paid booking is CONFIRMED only by an accepted payment.
+    CheckConstraint(
+        "(state = 'CONFIRMED' AND amount_minor IS NOT NULL)"
+        " <= (paid_at IS NOT NULL AND payment_id IS NOT NULL)",
+        name="paid_when_confirmed",
     ),
     Index(UQ_REQUEST, "user_id", "request_id", unique=True, postgresql_where=text("request_id IS NOT NULL")),
     Index(UQ_ACTIVE_EVENT, "user_id", "event_id", unique=True, postgresql_where=text(ACTIVE_SQL)),
@@ -118,8 +160,8 @@ bookings = Table(
     Index("ix_bookings_event", "event_id"),
     # The waitlist of an event in order, and positions in it.
     Index("ix_bookings_waitlist", "event_id", "waitlist_seq", postgresql_where=text("state = 'WAITLISTED'")),
-    # The reconciler's work: unsettled reservations and releases not yet confirmed by events.
-    Index("ix_bookings_reconcile", "retry_at", postgresql_where=text("state = 'PENDING' OR release_pending")),
+    # The reconciler's work (RECONCILE_SQL).
+    Index("ix_bookings_reconcile", "retry_at", postgresql_where=text(RECONCILE_SQL)),
     # Expiry of approval holds and of waitlist entries.
     Index(
         "ix_bookings_hold_expiry", "hold_expire_time", postgresql_where=text("state = 'AWAITING_APPROVAL'")
@@ -129,6 +171,12 @@ bookings = Table(
         "event_start_time",
         postgresql_where=text("state IN ('AWAITING_APPROVAL', 'WAITLISTED')"),
     ),
+)
+# Expiry of payment holds: the hold's end, or the event's start if sooner.
+Index(
+    "ix_bookings_payment_expiry",
+    func.least(bookings.c.hold_expire_time, bookings.c.event_start_time),
+    postgresql_where=text("state = 'AWAITING_PAYMENT'"),
 )
 
 # Events whose end passed (EventCompleted from the bus): reviews open for their confirmed bookings.

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import partial
 
 from seatmesh.events.v1 import events_pb2_grpc
-from services.events.availability import AvailabilityHub
+from services.events.availability import AvailabilityHub, StreamAdmission
 from services.events.cache import CachedReads, EventCache, create_cache_redis
+from services.events.clients.users import UsersClient
 from services.events.consumers import EventConsumers
 from services.events.jobs import CompletionJob
 from services.events.servicer import ACCESS, SERVICE, EventServiceServicer
@@ -55,6 +56,12 @@ async def build(
         reads=CachedReads(cache, store),
         cache=cache,
         hub=hub,
+        admission=StreamAdmission(
+            total=settings.availability_max_streams,
+            per_client=settings.availability_max_streams_per_client,
+        ),
+        edge=runtime.edge,
+        users=UsersClient(runtime.channel_to(settings.users_address)),
         pages=runtime.pages,
         redis_prefix=settings.redis_prefix,
         require_email_verification=settings.require_email_verification,

@@ -6,6 +6,10 @@ pub/sub connection and subscribes to the events its clients watch. Messages may 
 order (two commits publish concurrently) or not at all (Redis down): watchers keep only versions
 newer than what they sent, and re-read the database when the subscription was interrupted and,
 as a safety net, every `resync_interval` seconds.
+
+Streams are anonymous, so each process admits only so many (`StreamAdmission`): in total, and per
+client address (what the edge vouches for, runtime/edge.py). The edge ends every stream after an
+hour (its route's max_stream_duration); clients reconnect.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 from redis import asyncio as aioredis
@@ -23,11 +27,16 @@ from redis.exceptions import RedisError
 from seatmesh.events.v1 import events_pb2
 from services.events.convert import availability_to_proto
 from services.events.domain import EventRecord
+from services.runtime.errors import ServiceError, resource_exhausted
 from services.runtime.loops import Backoff, supervise, wait_for_wake
 
 log = logging.getLogger(__name__)
 
 _VERSION = struct.Struct(">q")
+
+# What a refused watcher is told to wait before trying again: streams end all the time (people
+# leave pages), so a slot is usually free by then.
+RETRY_AFTER = 10.0
 
 
 def channel_for(prefix: str, event_id: str) -> bytes:
@@ -168,3 +177,44 @@ class AvailabilityHub:
         for watchers in self._watchers.values():
             for watcher in watchers:
                 watcher.request_resync()
+
+
+class StreamAdmission:
+    """How many WatchAvailability streams this process holds, in total and per client address;
+    one more than either limit is RESOURCE_EXHAUSTED with a RetryInfo."""
+
+    def __init__(self, *, total: int, per_client: int) -> None:
+        self.total = total
+        self.per_client = per_client
+        self._by_client: dict[str, int] = {}
+        self._open = 0
+
+    @property
+    def open_streams(self) -> int:
+        return self._open
+
+    @contextlib.contextmanager
+    def admit(self, client: str) -> Iterator[None]:
+        """A slot for one stream of `client`, held until the block ends however it ends."""
+        held = self._by_client.get(client, 0)
+        if held >= self.per_client:
+            raise _too_many(f"at most {self.per_client} live streams per client", "client", self.per_client)
+        if self._open >= self.total:
+            raise _too_many("this server holds as many live streams as it can", "server", self.total)
+        self._by_client[client] = held + 1
+        self._open += 1
+        try:
+            yield
+        finally:
+            self._open -= 1
+            remaining = self._by_client[client] - 1
+            if remaining:
+                self._by_client[client] = remaining
+            else:
+                del self._by_client[client]
+
+
+def _too_many(message: str, limit: str, maximum: int) -> ServiceError:
+    error = resource_exhausted("TOO_MANY_STREAMS", f"{message}; try again later", retry_after=RETRY_AFTER)
+    error.metadata = {"limit": limit, "max": str(maximum)}
+    return error

@@ -8,7 +8,9 @@ deliberate, each names every field of its own message, so the type checker sees 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from google.protobuf import duration_pb2
 
 from seatmesh.bookings.v1 import bookings_pb2
 from seatmesh.events.v1 import bus_pb2, events_pb2
@@ -22,6 +24,7 @@ from services.events.domain import (
     TagCount,
 )
 from services.runtime.errors import bad_field
+from services.runtime.money import MAX_PRICE_MAJOR, Amount, money_of, to_minor
 from services.runtime.timestamps import moment, timestamp
 
 _STATE_TO_PROTO = {
@@ -76,7 +79,24 @@ def event_to_proto(event: EventRecord) -> events_pb2.Event:
         etag=event.etag,
         create_time=timestamp(event.create_time),
         update_time=timestamp(event.update_time),
+        price=money_of(event.price) if event.price is not None else None,
+        refund_policy=events_pb2.RefundPolicy(full_refund_until_hours_before_start=event.refund_policy),
+        payment_hold=duration_pb2.Duration(seconds=int(event.payment_hold.total_seconds())),
     )
+
+
+def _price(event: events_pb2.Event) -> Amount | None:
+    if not event.HasField("price"):
+        return None
+    return to_minor(event.price, "event.price", max_major=MAX_PRICE_MAJOR, allow_zero=False)
+
+
+def _payment_hold(event: events_pb2.Event) -> timedelta | None:
+    if not event.HasField("payment_hold"):
+        return None
+    if event.payment_hold.nanos:
+        raise bad_field("event.payment_hold", "must be a whole number of seconds")
+    return timedelta(seconds=event.payment_hold.seconds)
 
 
 def fields_from_proto(event: events_pb2.Event) -> EventFields:
@@ -93,6 +113,9 @@ def fields_from_proto(event: events_pb2.Event) -> EventFields:
         max_seats_per_booking=event.max_seats_per_booking,
         tags=tuple(event.tags),
         requires_approval=event.requires_approval,
+        price=_price(event),
+        refund_policy=event.refund_policy.full_refund_until_hours_before_start,
+        payment_hold=_payment_hold(event),
     )
 
 
@@ -144,16 +167,19 @@ def tag_to_proto(tag: TagCount) -> events_pb2.Tag:
     return events_pb2.Tag(name=tag.name, event_count=tag.event_count)
 
 
-def review_to_proto(review: ReviewRecord) -> events_pb2.Review:
+def review_to_proto(review: ReviewRecord, *, author_name: str, reveal_attendance: bool) -> events_pb2.Review:
+    """A review as one viewer sees it: the booking and author ids only when `reveal_attendance`
+    (domain.reveals_attendance); everyone sees the author's public name."""
     return events_pb2.Review(
         id=str(review.id),
         event_id=str(review.event_id),
-        booking_id=review.booking_id,
-        author_id=review.author_id,
+        booking_id=review.booking_id if reveal_attendance else "",
+        author_id=review.author_id if reveal_attendance else "",
         event_rating=review.event_rating,
         host_rating=review.host_rating,
         comment=review.comment,
         create_time=timestamp(review.create_time),
+        author_name=author_name,
     )
 
 
@@ -200,3 +226,7 @@ def event_cancelled(event: EventRecord, reason: str, cancelled_by: str) -> bus_p
 
 def event_completed(event: EventRecord) -> bus_pb2.EventCompleted:
     return bus_pb2.EventCompleted(event=event_to_proto(event))
+
+
+def event_deleted(event: EventRecord, deleted_by: str) -> bus_pb2.EventDeleted:
+    return bus_pb2.EventDeleted(event=event_to_proto(event), deleted_by=deleted_by)

@@ -7,8 +7,9 @@ changes) only once its transaction committed (see cache.py for why the order mat
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import grpc
@@ -16,14 +17,24 @@ from google.protobuf import empty_pb2
 
 from seatmesh.events.v1 import events_pb2
 from services.events import convert, domain
-from services.events.availability import AvailabilityHub, availability_message
+from services.events.availability import AvailabilityHub, StreamAdmission, availability_message
 from services.events.cache import CachedReads, EventCache, page_key
+from services.events.clients.users import UsersClient
 from services.events.domain import EventRecord, ReserveStatus, ReviewRecord, TagCount
 from services.events.store import EventStore, EventTransaction
 from services.runtime.app import method_access
-from services.runtime.auth import Principal, Role, require_principal, require_role, require_verified
+from services.runtime.auth import (
+    Principal,
+    Role,
+    current_principal,
+    require_principal,
+    require_role,
+    require_verified,
+)
+from services.runtime.edge import Edge
 from services.runtime.errors import bad_field, parse_uuid, permission_denied
 from services.runtime.idempotency import fingerprint, replay, request_id_or_none
+from services.runtime.interceptors import request_metadata
 from services.runtime.pagination import PageTokens, page_size
 
 SERVICE = events_pb2.DESCRIPTOR.services_by_name["EventService"]
@@ -60,6 +71,9 @@ class EventServiceServicer:
         reads: CachedReads,
         cache: EventCache,
         hub: AvailabilityHub,
+        admission: StreamAdmission,
+        edge: Edge,
+        users: UsersClient,
         pages: PageTokens,
         redis_prefix: str,
         require_email_verification: bool,
@@ -68,6 +82,9 @@ class EventServiceServicer:
         self.reads = reads
         self.cache = cache
         self.hub = hub
+        self.admission = admission
+        self.edge = edge
+        self.users = users
         self.pages = pages
         # Where seat changes are announced (availability channels).
         self.redis_prefix = redis_prefix
@@ -120,7 +137,7 @@ class EventServiceServicer:
         self, request: events_pb2.ListTagsRequest, context: grpc.aio.ServicerContext
     ) -> events_pb2.ListTagsResponse:
         size = page_size(request.page_size, default=100, maximum=1000)
-        filters = {"tags": "by count"}
+        filters = {"list": "tags"}
         after = self.pages.decode(request.page_token, filters, TAG_KEY)
 
         async def read() -> events_pb2.ListTagsResponse:
@@ -200,6 +217,10 @@ class EventServiceServicer:
                 return convert.event_to_proto(current)
             domain.validate_fields(after, now=_now(), start_must_be_future="start_time" in changed)
             domain.check_capacity(after, current)
+            if "price" in changed:
+                # The event's row lock keeps new reservations out until this commits.
+                has_reservations = await tx.has_reservations(event_id)
+                domain.check_price_change(before, after, has_reservations=has_reservations)
             updated = await tx.write_fields(event_id, after)
             notable = domain.notable_changes(changed)
             if notable:
@@ -225,6 +246,7 @@ class EventServiceServicer:
             )
             if not await tx.delete(event_id):
                 raise domain.event_has_reservations(event_id)
+            await tx.publish(convert.event_deleted(current, deleted_by=principal.subject))
             tx.after_commit(self.cache.invalidate, [str(event_id)], lists=True)
         return empty_pb2.Empty()
 
@@ -253,20 +275,38 @@ class EventServiceServicer:
     ) -> events_pb2.ListReviewsResponse:
         event_id = parse_uuid(request.event_id, "event_id")
         size = page_size(request.page_size)
-        filters = {"event": str(event_id)}
+        filters = {"list": "reviews", "event": str(event_id)}
         after = self.pages.decode(request.page_token, filters, REVIEW_KEY)
         found = await self.store.list_reviews(event_id, after, size + 1)
         if not found and after is None and not await self.store.event_exists(event_id):
             raise domain.event_not_found(event_id)
         page, next_token = self.pages.page(found, size, filters, _review_key)
+        names = await self.users.display_names({review.author_id for review in page})
+        viewer = current_principal()
         return events_pb2.ListReviewsResponse(
-            reviews=[convert.review_to_proto(review) for review in page], next_page_token=next_token
+            reviews=[
+                convert.review_to_proto(
+                    review,
+                    author_name=names.get(review.author_id, ""),
+                    reveal_attendance=domain.reveals_attendance(review, viewer),
+                )
+                for review in page
+            ],
+            next_page_token=next_token,
         )
 
     async def WatchAvailability(
         self, request: events_pb2.WatchAvailabilityRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[events_pb2.Availability]:
         event_id = parse_uuid(request.event_id, "event_id")
+        client = self.edge.client_address(request_metadata(context), context.peer())
+        with self.admission.admit(client):
+            async with contextlib.aclosing(self._availability(event_id)) as updates:
+                async for availability in updates:
+                    yield availability
+
+    async def _availability(self, event_id: uuid.UUID) -> AsyncGenerator[events_pb2.Availability, None]:
+        """The event's availability now, then each newer one, until the caller stops reading."""
         # Subscribe first, then read: a change committed in between arrives as a message.
         async with self.hub.watch(str(event_id)) as watcher:
             current = await self.store.get(event_id)

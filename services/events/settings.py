@@ -19,3 +19,8 @@ class EventsSettings(ServiceSettings):
     completion_batch: int = Field(default=500, ge=1, le=10_000)
     # WatchAvailability streams re-read the database this often even when pub/sub is quiet.
     availability_resync: float = Field(default=30.0, gt=0, le=3600)
+    # WatchAvailability streams one process holds at most: in all, and per client address (as the
+    # edge vouches for it, runtime/edge.py). Streams are anonymous; these keep a few clients from
+    # holding every connection and coroutine of a process.
+    availability_max_streams: int = Field(default=1000, ge=1, le=100_000)
+    availability_max_streams_per_client: int = Field(default=20, ge=1, le=10_000)

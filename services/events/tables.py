@@ -88,6 +88,13 @@ events = Table(
     Column("cancel_reason", Text),
     Column("create_time", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("update_time", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The price of one seat in minor units of price_currency (ISO 4217); both NULL: a free event.
+    Column("price_minor", BigInteger),
+    Column("price_currency", Text),
+    # Full refund for a guest who cancels at least this many hours before the start.
+    Column("refund_full_until_hours", Integer, nullable=False, server_default=text("0")),
+    # How long seats are held while a buyer pays.
+    Column("payment_hold_seconds", Integer, nullable=False, server_default=text("900")),
     CheckConstraint("seats_taken BETWEEN 0 AND capacity", name="seats_within_capacity"),
     CheckConstraint("capacity BETWEEN 1 AND 100000", name="capacity_range"),
     CheckConstraint("max_seats_per_booking BETWEEN 1 AND capacity", name="max_seats_per_booking"),
@@ -96,6 +103,12 @@ events = Table(
     CheckConstraint("state IN ('SCHEDULED', 'CANCELLED', 'COMPLETED')", name="state"),
     CheckConstraint("cardinality(tags) <= 10", name="tag_count"),
     CheckConstraint("rating_count >= 0 AND rating_sum >= 0", name="rating_sums"),
+    CheckConstraint("(price_minor IS NULL) = (price_currency IS NULL)", name="price_has_currency"),
+    # More than zero, and at most 1,000,000 major units in the currency with the most digits (4).
+    CheckConstraint("price_minor BETWEEN 1 AND 10000000000", name="price_range"),
+    CheckConstraint("price_currency ~ '^[A-Z]{3}$'", name="price_currency"),
+    CheckConstraint("refund_full_until_hours BETWEEN 0 AND 8760", name="refund_hours"),
+    CheckConstraint("payment_hold_seconds BETWEEN 120 AND 86400", name="payment_hold"),
     # CreateEvent's idempotency: one event per organizer and request id (NULLs never clash).
     UniqueConstraint("organizer_id", "request_id"),
 )

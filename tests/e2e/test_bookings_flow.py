@@ -2,7 +2,8 @@
 
 Races use hundreds of distinct users (tokens minted with the mesh's own key); flows that end on a
 public profile use real sign-ups. After each test the seat invariant is checked in the databases:
-seats_taken == sum(seats of CONFIRMED + AWAITING_APPROVAL bookings), never above capacity.
+seats_taken == sum(seats of CONFIRMED + AWAITING_APPROVAL + AWAITING_PAYMENT bookings), never above
+capacity.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def settled_and_agreed(mesh: Mesh, event_id: str) -> tuple[bool, int, int, int]:
         mesh,
         "bookings",
         "SELECT count(*) FILTER (WHERE state = 'PENDING' OR release_pending), "
-        "coalesce(sum(seats) FILTER (WHERE state IN ('CONFIRMED', 'AWAITING_APPROVAL')), 0) "
+        "coalesce(sum(seats) FILTER (WHERE state IN ('CONFIRMED', 'AWAITING_APPROVAL', 'AWAITING_PAYMENT')),"
+        " 0) "
         "FROM bookings WHERE event_id = %s",
         event_id,
     )[0]
@@ -416,8 +418,16 @@ def test_reviews_after_completion_update_the_event_and_the_hosts_profile(
         return found.get("ratingCount") == 1 and found.get("ratingAverage") == 4
 
     wait_for(event_average, what="the event's average includes the review")
-    reviews = rest.get(f"/v1/events/{event['id']}/reviews").json()["reviews"]
-    assert [item["bookingId"] for item in reviews] == [completed_soon["attended"]]
+    reviews_url = f"/v1/events/{event['id']}/reviews"
+    public = rest.get(reviews_url).json()["reviews"]
+    # Anyone sees the review and its author's public name, not whose attendance (booking) it was.
+    # (REST prints every field, so the ids come back empty rather than absent.)
+    assert [
+        (item["comment"], item.get("authorName"), item.get("bookingId") or "", item.get("authorId") or "")
+        for item in public
+    ] == [("Great host", "E2E Person", "", "")]
+    own = rest.get(reviews_url, headers=guest.headers).json()["reviews"]
+    assert [(item["bookingId"], item["authorId"]) for item in own] == [(completed_soon["attended"], guest.id)]
 
     def host_profile() -> bool:
         profile = rest.get(f"/v1/users/{host.id}").json()

@@ -1,7 +1,7 @@
 """The saga when things break: events unreachable mid-booking, bookings killed after ReserveSeats.
 
 Whatever broke, once events is back and the reconciler ran, every booking is settled and
-seats_taken == sum(seats of CONFIRMED + AWAITING_APPROVAL bookings) for every event.
+seats_taken == sum(seats of CONFIRMED + AWAITING_APPROVAL + AWAITING_PAYMENT bookings) for every event.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ async def test_events_down_means_unavailable_within_the_deadline_and_no_seat_lea
 
 # -- a crash between ReserveSeats and the settlement --------------------------------------------
 
-SECRET = "integration-service-secret"
+SECRET = "integration-service-secret-0123456789"
 
 
 def users_key(key_dir: Path) -> TokenFactory:

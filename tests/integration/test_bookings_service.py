@@ -1,7 +1,8 @@
 """Bookings against the real events service, on real PostgreSQL and Redis (both in-process).
 
 Every test ends by checking the invariant in the two databases: for each event,
-seats_taken == sum(seats of CONFIRMED + AWAITING_APPROVAL bookings), never above capacity.
+seats_taken == sum(seats of CONFIRMED + AWAITING_APPROVAL + AWAITING_PAYMENT bookings), never above
+capacity.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ class Mesh:
             await self.bookings_db.scalar(
                 text(
                     "SELECT coalesce(sum(seats), 0) FROM bookings WHERE event_id = :id "
-                    "AND state IN ('CONFIRMED', 'AWAITING_APPROVAL')"
+                    "AND state IN ('CONFIRMED', 'AWAITING_APPROVAL', 'AWAITING_PAYMENT')"
                 ),
                 id=event_id,
             )
@@ -743,5 +744,11 @@ async def test_reviews_and_guest_ratings_once_per_attended_booking_of_a_complete
         return found.rating_count == 1 and found.rating_average == 5.0
 
     await eventually(averaged, what="the event's rating average includes the review")
-    reviews = await mesh.events_stub.ListReviews(events_pb2.ListReviewsRequest(event_id=event.id))
-    assert [item.booking_id for item in reviews.reviews] == [attended.id]
+    reviews = events_pb2.ListReviewsRequest(event_id=event.id)
+    public = await mesh.events_stub.ListReviews(reviews)
+    # Public: the review, not which booking (whose attendance) it comes from.
+    assert [(item.comment, item.booking_id, item.author_id) for item in public.reviews] == [
+        ("Lovely evening", "", "")
+    ]
+    own = await mesh.events_stub.ListReviews(reviews, metadata=guest.auth)
+    assert [(item.booking_id, item.author_id) for item in own.reviews] == [(attended.id, guest.id)]

@@ -1,5 +1,10 @@
 """Bookings: what a booking is, what events answers about seats, and the rules of booking (create,
-settle, see, cancel, approve, reject)."""
+settle, see, cancel, approve, reject).
+
+A booking of a paid event carries its `Terms` (the total, the refund policy and the payment hold,
+as of when its seats were reserved) and waits AWAITING_PAYMENT, seats held, until its payment
+succeeds (CONFIRMED) or the hold runs out (EXPIRED); payments.py has the rules about payments.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from services.runtime.errors import (
     permission_denied,
     unavailable,
 )
+from services.runtime.money import Amount
 
 MAX_REQUEST_ID_LENGTH = 128
 MAX_REASON_LENGTH = 500
@@ -33,12 +39,17 @@ class State(enum.StrEnum):
     REJECTED = "REJECTED"
     CANCELLED = "CANCELLED"
     EXPIRED = "EXPIRED"
+    AWAITING_PAYMENT = "AWAITING_PAYMENT"
 
 
 # A booking in one of these counts for the uniqueness rules (one per event, one per start time).
-ACTIVE_STATES = frozenset({State.PENDING, State.CONFIRMED, State.AWAITING_APPROVAL, State.WAITLISTED})
+ACTIVE_STATES = frozenset(
+    {State.PENDING, State.CONFIRMED, State.AWAITING_APPROVAL, State.AWAITING_PAYMENT, State.WAITLISTED}
+)
 # A reservation may exist at events: leaving these states must release it.
-MAY_HOLD_STATES = frozenset({State.PENDING, State.CONFIRMED, State.AWAITING_APPROVAL})
+MAY_HOLD_STATES = frozenset({State.PENDING, State.CONFIRMED, State.AWAITING_APPROVAL, State.AWAITING_PAYMENT})
+# Events' default payment hold (what a booking of an event that did not say gets).
+DEFAULT_PAYMENT_HOLD = timedelta(minutes=15)
 
 
 class Cause(enum.StrEnum):
@@ -67,6 +78,10 @@ class Announce(enum.Enum):
     WAITLISTED = "waitlisted"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    # Seats of a paid event are held for the payment (BookingAwaitingPayment).
+    AWAITING_PAYMENT = "awaiting_payment"
+    # A payment that came after the hold expired found no seats (BookingPaymentRefused).
+    PAYMENT_REFUSED = "payment_refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +103,31 @@ class EventFacts:
     state: str
     # Changes on every write to the event; orders updates that arrive out of order.
     update_time: datetime | None = None
+    # Per seat; None: a free event.
+    price: Amount | None = None
+    # A full refund until this many hours before the start (paid events).
+    refund_policy: int = 0
+    payment_hold: timedelta = DEFAULT_PAYMENT_HOLD
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What a booking of a paid event costs and what its guest agreed to, as of when its seats were
+    reserved (or, while it waits in line, as of when it was made)."""
+
+    # The total: the price per seat times the seats.
+    amount: Amount
+    # A full refund until this many hours before the start, nothing after.
+    refund_policy: int
+    # How long the seats are held while the guest pays.
+    payment_hold: timedelta
+
+
+def terms_for(event: EventFacts, seats: int) -> Terms | None:
+    """What `seats` of `event` cost now; None for a free event."""
+    if event.price is None:
+        return None
+    return Terms(event.price.times(seats), event.refund_policy, event.payment_hold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +158,33 @@ class Booking:
     update_time: datetime
     # 1 is next in line; 0 when not waitlisted. Computed when read.
     waitlist_position: int = 0
+    # The id its seats are reserved under at events: the booking's id, until a payment that came
+    # after its hold expired takes seats again under a new one (a released id is fenced for good).
+    # None (bookings made in code, never read from the database): the booking's id.
+    reservation_id: uuid.UUID | None = None
+    # A paid event's booking; None: free.
+    terms: Terms | None = None
+    # Its payment at the payments service: the open one while AWAITING_PAYMENT, the one that paid.
+    payment_id: str | None = None
+    # Where its guest pays, while AWAITING_PAYMENT (empty until the checkout is open).
+    checkout_url: str | None = None
+    # When bookings accepted a succeeded payment (payment_id) for it: a CONFIRMED paid booking, or
+    # one taking its seats again after a late payment (refused, and so refunded, if none are left).
+    paid_at: datetime | None = None
 
     @property
     def was_waitlisted(self) -> bool:
         return self.waitlist_seq is not None
+
+    @property
+    def reservation(self) -> uuid.UUID:
+        """The reservation id its seats are held (or asked for) under at events."""
+        return self.reservation_id or self.id
+
+    @property
+    def needs_checkout(self) -> bool:
+        """Waiting for a payment nobody opened yet (payments did not answer, or not yet asked)."""
+        return self.state == State.AWAITING_PAYMENT and self.payment_id is None
 
 
 # -- reservation outcomes (what events answered to ReserveSeats) ---------------------------------
@@ -170,37 +233,75 @@ class Settlement:
     hold_expire_time: datetime | None = None
     # Put the booking in the waitlist (a new place unless it already has one).
     waitlist: bool = False
+    # The booking's terms from here on (a reservation prices it by the event as events answered).
+    terms: Terms | None = None
 
 
 def settle(
     booking: Booking, outcome: Reserved | SoldOut | NotBookable, *, hold: timedelta, now: datetime
 ) -> Settlement:
-    """Where a PENDING booking goes once events has answered its reservation."""
+    """Where a PENDING booking goes once events has answered its reservation; `hold` is how long a
+    host may take to answer a request."""
+    if booking.paid_at is not None:
+        return _settle_paid(booking, outcome)
     promoted = booking.was_waitlisted
     if isinstance(outcome, Reserved):
+        terms = terms_for(outcome.event, booking.seats)
         if outcome.event.requires_approval:
             # The event's start ends the hold sooner (checked against the start as it is then).
             announce = Announce.PROMOTED if promoted else Announce.AWAITING_APPROVAL
-            return Settlement(State.AWAITING_APPROVAL, announce, hold_expire_time=now + hold)
+            return Settlement(State.AWAITING_APPROVAL, announce, hold_expire_time=now + hold, terms=terms)
+        if terms is not None:
+            return Settlement(
+                State.AWAITING_PAYMENT,
+                Announce.AWAITING_PAYMENT,
+                hold_expire_time=now + terms.payment_hold,
+                terms=terms,
+            )
         return Settlement(State.CONFIRMED, Announce.PROMOTED if promoted else Announce.CONFIRMED)
+    return _settle_without_seats(booking, outcome)
+
+
+def _settle_without_seats(booking: Booking, outcome: SoldOut | NotBookable) -> Settlement:
+    promoted = booking.was_waitlisted
     if isinstance(outcome, SoldOut):
         if booking.join_waitlist:
             # Back in line after a promotion that did not fit is no news; a first entry is.
             return Settlement(
-                State.WAITLISTED, Announce.NONE if promoted else Announce.WAITLISTED, waitlist=True
+                State.WAITLISTED,
+                Announce.NONE if promoted else Announce.WAITLISTED,
+                waitlist=True,
+                terms=booking.terms,
             )
-        return Settlement(State.REJECTED, Announce.REJECTED, cause=Cause.SOLD_OUT)
+        return Settlement(State.REJECTED, Announce.REJECTED, cause=Cause.SOLD_OUT, terms=booking.terms)
     if promoted:
         # A waitlist entry whose event started, ended or was called off.
-        return Settlement(State.EXPIRED, Announce.EXPIRED, cause=outcome.cause)
-    return Settlement(State.REJECTED, Announce.REJECTED, cause=outcome.cause)
+        return Settlement(State.EXPIRED, Announce.EXPIRED, cause=outcome.cause, terms=booking.terms)
+    return Settlement(State.REJECTED, Announce.REJECTED, cause=outcome.cause, terms=booking.terms)
 
 
-def approval_expire_time(booking: Booking) -> datetime | None:
-    """When the host's time to answer ends: the hold, or the event's start if sooner."""
+def _settle_paid(booking: Booking, outcome: Reserved | SoldOut | NotBookable) -> Settlement:
+    """A payment that came after the hold expired, once events answered its new reservation: the
+    seats are had (the payment pays for the terms it was taken for, whatever the price is now), or
+    the booking stays expired and the payment is refused, so payments refunds it in full. Never the
+    waitlist: money waiting in a line nobody promised is money kept."""
+    if isinstance(outcome, Reserved):
+        return Settlement(State.CONFIRMED, Announce.CONFIRMED, terms=booking.terms)
+    cause = Cause.SOLD_OUT if isinstance(outcome, SoldOut) else outcome.cause
+    return Settlement(State.EXPIRED, Announce.PAYMENT_REFUSED, cause=cause, terms=booking.terms)
+
+
+def hold_end(booking: Booking) -> datetime | None:
+    """When the hold of a booking's seats (for the host's answer or for the payment) ends: its
+    expiry, or the event's start if sooner."""
     if booking.hold_expire_time is None:
         return None
     return min(booking.hold_expire_time, booking.event_start_time)
+
+
+def approval_expire_time(booking: Booking) -> datetime | None:
+    """When the host's time to answer ends."""
+    return hold_end(booking)
 
 
 # -- CreateBooking ------------------------------------------------------------------------------

@@ -29,7 +29,10 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     Uuid,
+    and_,
     bindparam,
+    case,
+    false,
     func,
     insert,
     literal_column,
@@ -44,7 +47,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.bookings import tables
-from services.bookings.domain import Booking, BookingDraft, EventFacts, InTheWay, Settlement, State
+from services.bookings.domain import (
+    Booking,
+    BookingDraft,
+    EventFacts,
+    InTheWay,
+    Settlement,
+    State,
+    terms_for,
+)
 from services.bookings.store.rows import (
     ACTIVE,
     COLUMNS,
@@ -58,9 +69,11 @@ from services.bookings.store.rows import (
     seconds,
     state_is,
     state_value,
+    terms_params,
+    terms_values,
     transition,
 )
-from services.bookings.store.transaction import GET, BookingTransaction
+from services.bookings.store.transaction import GET, RECORD_CHECKOUT, BookingTransaction
 from services.runtime.bus.envelopes import envelope_for
 from services.runtime.database import Database, Statement, outbox_values
 
@@ -70,6 +83,8 @@ INSERT_PENDING = Statement.of(
     pg_insert(bookings)
     .values(
         id=bindparam("p_id", type_=Uuid),
+        # Its own id, until a late payment takes seats again under a new one.
+        reservation_id=bindparam("p_id", type_=Uuid),
         user_id=bindparam("p_user_id", type_=Text),
         request_id=bindparam("p_request_id", type_=Text),
         event_id=bindparam("p_event_id", type_=Text),
@@ -84,6 +99,8 @@ INSERT_PENDING = Statement.of(
         event_city=bindparam("p_city", type_=Text),
         event_venue=bindparam("p_venue", type_=Text),
         event_updated_at=bindparam("p_updated", type_=DateTime(timezone=True)),
+        # What it would cost now; the reservation prices it by the event as events answers.
+        **terms_values("p_"),
         # If this process dies before events answers, the reconciler takes over from here.
         retry_at=func.now() + seconds("p_after"),
     )
@@ -119,7 +136,10 @@ _SETTLED = {
     "state": bindparam("s_state", type_=Text),
     "hold_expire_time": bindparam("s_hold", type_=DateTime(timezone=True)),
     "reject_cause": bindparam("s_cause", type_=Text),
-    "retry_at": null(),
+    **terms_values("s_"),
+    # NULL but for a payment hold: its checkout is opened next, by the reconciler if this process
+    # dies first.
+    "retry_at": func.now() + seconds("s_retry"),
     "update_time": func.now(),
 }
 
@@ -155,7 +175,36 @@ SETTLE = _settle_statement(with_event=False)
 MARK_RELEASED = Statement.of(
     update(bookings)
     .where(c.id == bindparam("p_id", type_=Uuid), c.release_pending == true())
-    .values(release_pending=False, retry_at=null(), attempts=0)
+    .values(
+        release_pending=False,
+        # A late payment waits for this release before it takes seats again: due now.
+        retry_at=case(
+            (and_(state_is(c.state, State.EXPIRED), c.paid_at.is_not(None)), func.now()), else_=null()
+        ),
+        attempts=0,
+    )
+)
+
+# A late payment takes seats again: EXPIRED -> PENDING under a new reservation id, once the old
+# one's release is confirmed (two live ids would let a retried release free the new seats).
+BEGIN_RETAKE = Statement.of(
+    update(bookings)
+    .where(
+        c.id == bindparam("p_id", type_=Uuid),
+        state_is(c.state, State.EXPIRED),
+        c.paid_at.is_not(None),
+        c.release_pending == false(),
+        c.retry_at.is_not(None),
+    )
+    .values(
+        state=state_value(State.PENDING),
+        reservation_id=bindparam("p_reservation_id", type_=Uuid),
+        reject_cause=null(),
+        retry_at=func.now() + seconds("p_after"),
+        attempts=0,
+        update_time=func.now(),
+    )
+    .returning(*COLUMNS)
 )
 
 
@@ -163,7 +212,16 @@ MARK_RELEASED = Statement.of(
 
 _due = (
     select(c.id)
-    .where(or_(state_is(c.state, State.PENDING), c.release_pending == true()), c.retry_at <= func.now())
+    .where(
+        # tables.RECONCILE_SQL, term for term (the partial index's predicate).
+        or_(
+            state_is(c.state, State.PENDING),
+            c.release_pending == true(),
+            and_(state_is(c.state, State.AWAITING_PAYMENT), c.payment_id.is_(None)),
+            and_(state_is(c.state, State.EXPIRED), c.paid_at.is_not(None)),
+        ),
+        c.retry_at <= func.now(),
+    )
     .order_by(c.retry_at)
     .limit(bindparam("r_limit", type_=Integer))
     .with_for_update(skip_locked=True)
@@ -229,6 +287,7 @@ class BookingStore:
                 p_venue=event.venue,
                 p_updated=event.update_time,
                 p_after=reconcile_after,
+                **terms_params(terms_for(event, draft.seats), "p_"),
             )
         except psycopg.errors.UniqueViolation as error:
             if error.diag.constraint_name not in _ACTIVE_RULES:
@@ -256,7 +315,13 @@ class BookingStore:
     # -- settle -----------------------------------------------------------------------------------
 
     async def settle(
-        self, booking_id: uuid.UUID, settlement: Settlement, event: EventFacts | None, message: Message
+        self,
+        booking_id: uuid.UUID,
+        settlement: Settlement,
+        event: EventFacts | None,
+        message: Message,
+        *,
+        reconcile_after: float,
     ) -> Booking | None:
         """Settle a PENDING booking and write its bus event, in one statement; None if not PENDING.
 
@@ -271,6 +336,8 @@ class BookingStore:
             "s_state": settlement.state.value,
             "s_hold": settlement.hold_expire_time,
             "s_cause": settlement.cause.value if settlement.cause else None,
+            "s_retry": reconcile_after if settlement.state == State.AWAITING_PAYMENT else None,
+            **terms_params(settlement.terms, "s_"),
             **{f"o_{name}": value for name, value in outbox_values(envelope).items()},
         }
         statement = SETTLE
@@ -286,6 +353,34 @@ class BookingStore:
 
     async def mark_released(self, booking_id: uuid.UUID) -> None:
         await self.database.execute(MARK_RELEASED, p_id=booking_id)
+
+    # -- payments ---------------------------------------------------------------------------------
+
+    async def record_checkout(
+        self, booking_id: uuid.UUID, payment_id: str, checkout_url: str
+    ) -> Booking | None:
+        """The booking with its open checkout; None when it no longer waits for a payment."""
+        return first_booking(
+            await self.database.rows(
+                RECORD_CHECKOUT, p_id=booking_id, p_payment_id=payment_id, p_checkout_url=checkout_url or None
+            )
+        )
+
+    async def begin_retake(
+        self, booking_id: uuid.UUID, reservation_id: uuid.UUID, reconcile_after: float
+    ) -> Booking | InTheWay | None:
+        """A late payment's booking PENDING again under `reservation_id`; InTheWay when its guest
+        holds another active booking of the event (or at its start time) meanwhile; None when it is
+        not (or not yet) a late payment ready to take seats."""
+        try:
+            rows = await self.database.rows(
+                BEGIN_RETAKE, p_id=booking_id, p_reservation_id=reservation_id, p_after=reconcile_after
+            )
+        except psycopg.errors.UniqueViolation as error:
+            if error.diag.constraint_name not in _ACTIVE_RULES:
+                raise
+            return InTheWay()
+        return first_booking(rows)
 
     # -- the reconciler and the waitlist ----------------------------------------------------------
 

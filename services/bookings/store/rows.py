@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     DateTime,
     Float,
+    Integer,
     Interval,
     Text,
     bindparam,
@@ -30,7 +33,8 @@ from sqlalchemy import (
 )
 
 from services.bookings import tables
-from services.bookings.domain import ACTIVE_STATES, MAY_HOLD_STATES, Booking, EventFacts, State
+from services.bookings.domain import ACTIVE_STATES, MAY_HOLD_STATES, Booking, EventFacts, State, Terms
+from services.runtime.money import Amount
 
 bookings = tables.bookings
 c = bookings.c
@@ -78,17 +82,47 @@ _position = case(
     else_=0,
 ).label("waitlist_position")
 
-_FIELDS = [field.name for field in dataclasses.fields(Booking) if field.name != "waitlist_position"]
-# Booking's fields in their order, the waitlist position last.
-COLUMNS: list[Any] = [*(c[name] for name in _FIELDS), _position]
-_STATE_AT = _FIELDS.index("state")
+# Booking's fields kept in a column of the same name; its terms are four columns.
+_FIELDS = [
+    field.name for field in dataclasses.fields(Booking) if field.name not in ("waitlist_position", "terms")
+]
+_TERMS = ["amount_minor", "currency", "refund_full_until_hours", "payment_hold_seconds"]
+# Booking's fields in their order, then its terms' columns, the waitlist position last.
+COLUMNS: list[Any] = [*(c[name] for name in _FIELDS), *(c[name] for name in _TERMS), _position]
+_NAMES = [*_FIELDS, *_TERMS, "waitlist_position"]
 
 
 def booking(row: Sequence[Any]) -> Booking:
     """A row that starts with COLUMNS (more columns after them are left out)."""
-    values = list(row[: len(COLUMNS)])
-    values[_STATE_AT] = State(values[_STATE_AT])
-    return Booking(*values)
+    values = dict(zip(_NAMES, row[: len(COLUMNS)], strict=True))
+    amount, currency = values.pop("amount_minor"), values.pop("currency")
+    refund_policy, hold_seconds = values.pop("refund_full_until_hours"), values.pop("payment_hold_seconds")
+    terms = (
+        Terms(Amount(amount, currency), refund_policy, timedelta(seconds=hold_seconds))
+        if amount is not None
+        else None
+    )
+    return Booking(**{**values, "state": State(values["state"]), "terms": terms})
+
+
+def terms_params(terms: Terms | None, prefix: str) -> dict[str, Any]:
+    """Bound values of a booking's terms columns (`<prefix>amount`, ...)."""
+    return {
+        f"{prefix}amount": terms.amount.minor if terms else None,
+        f"{prefix}currency": terms.amount.currency if terms else None,
+        f"{prefix}refund_hours": terms.refund_policy if terms else None,
+        f"{prefix}hold_seconds": int(terms.payment_hold.total_seconds()) if terms else None,
+    }
+
+
+def terms_values(prefix: str) -> dict[str, Any]:
+    """SET clauses of a booking's terms columns from the parameters of `terms_params`."""
+    return {
+        "amount_minor": bindparam(f"{prefix}amount", type_=BigInteger),
+        "currency": bindparam(f"{prefix}currency", type_=Text),
+        "refund_full_until_hours": bindparam(f"{prefix}refund_hours", type_=Integer),
+        "payment_hold_seconds": bindparam(f"{prefix}hold_seconds", type_=Integer),
+    }
 
 
 def first_booking(rows: Sequence[Sequence[Any]]) -> Booking | None:

@@ -31,7 +31,16 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.bookings import tables
-from services.bookings.domain import MAY_HOLD_STATES, Actor, Booking, EventFacts, GuestRating, Review, State
+from services.bookings.domain import (
+    MAY_HOLD_STATES,
+    Actor,
+    Approval,
+    Booking,
+    EventFacts,
+    GuestRating,
+    Review,
+    State,
+)
 from services.bookings.store.rows import (
     ACTIVE,
     COLUMNS,
@@ -55,6 +64,28 @@ WAITLIST_LOCK = 0x5EA7_0B0D
 PROMOTION_LOCK = 0x5EA7_0B0C
 
 GET = Statement.of(select(*COLUMNS).where(c.id == bindparam("p_id", type_=Uuid)))
+# The booking's row lock (before GET): what a payment does to a booking is decided under it.
+LOCK = Statement.of(select(c.id).where(c.id == bindparam("p_id", type_=Uuid)).with_for_update())
+
+# The checkout payments opened for a booking waiting for its payment (its OpenCheckout reply, or
+# PaymentOpened on the bus): where its guest pays from now on.
+RECORD_CHECKOUT = Statement.of(
+    update(bookings)
+    .where(
+        c.id == bindparam("p_id", type_=Uuid),
+        state_is(c.state, State.AWAITING_PAYMENT),
+        c.paid_at.is_(None),
+    )
+    .values(
+        payment_id=bindparam("p_payment_id", type_=Text),
+        checkout_url=bindparam("p_checkout_url", type_=Text),
+        retry_at=null(),
+        attempts=0,
+        update_time=func.now(),
+    )
+    .returning(*COLUMNS)
+)
+
 
 # -- the waitlist -------------------------------------------------------------------------------
 
@@ -79,6 +110,19 @@ WAITLIST = Statement.of(
     .returning(c.id)
 )
 GET_MANY = Statement.of(select(*COLUMNS).where(c.id == func.any(_ids)))
+
+
+GIVE_UP_RETAKE = Statement.of(
+    update(bookings)
+    .where(
+        c.id == bindparam("p_id", type_=Uuid),
+        state_is(c.state, State.EXPIRED),
+        c.paid_at.is_not(None),
+        c.retry_at.is_not(None),
+    )
+    .values(retry_at=null(), update_time=func.now())
+    .returning(*COLUMNS)
+)
 
 
 # -- ends of many bookings at once --------------------------------------------------------------
@@ -120,6 +164,19 @@ EXPIRE_APPROVALS = Statement.of(
 # Waitlist entries of events that started.
 EXPIRE_WAITLIST = Statement.of(
     _end_many(_lapsed(and_(state_is(c.state, State.WAITLISTED), c.event_start_time <= func.now())), _EXPIRED)
+)
+# Payment holds that ran out (or whose event started) before the payment came. The payment may
+# still come: it is then a late payment (judge_payment).
+EXPIRE_PAYMENTS = Statement.of(
+    _end_many(
+        _lapsed(
+            and_(
+                state_is(c.state, State.AWAITING_PAYMENT),
+                func.least(c.hold_expire_time, c.event_start_time) <= func.now(),
+            )
+        ),
+        {**_EXPIRED, "release_pending": true(), "retry_at": func.now()},
+    )
 )
 
 
@@ -233,16 +290,69 @@ class BookingTransaction(Transaction):
         }
         return first_booking(await self.rows(transition(current, values)))
 
-    async def approve(self, current: Booking) -> Booking | None:
-        values = {"state": State.CONFIRMED.value, "hold_expire_time": None}
+    async def approve(self, current: Booking, approval: Approval, reconcile_after: float) -> Booking | None:
+        values: dict[str, Any] = {
+            "state": approval.state.value,
+            "hold_expire_time": approval.hold_expire_time,
+        }
+        if approval.state == State.AWAITING_PAYMENT:
+            # The approver opens the checkout at once; the reconciler only if that did not go through.
+            values["retry_at"] = after(reconcile_after)
         return first_booking(await self.rows(transition(current, values)))
+
+    # -- payments ---------------------------------------------------------------------------------
+
+    async def lock(self, booking_id: uuid.UUID) -> Booking | None:
+        """The booking, locked until this transaction ends."""
+        if await self.row(LOCK, p_id=booking_id) is None:
+            return None
+        return await self.get(booking_id)
+
+    async def record_checkout(
+        self, booking_id: uuid.UUID, payment_id: str, checkout_url: str
+    ) -> Booking | None:
+        """The booking with its open checkout; None when it no longer waits for a payment."""
+        return first_booking(
+            await self.rows(
+                RECORD_CHECKOUT, p_id=booking_id, p_payment_id=payment_id, p_checkout_url=checkout_url or None
+            )
+        )
+
+    async def confirm_paid(self, current: Booking, payment_id: str) -> Booking | None:
+        """AWAITING_PAYMENT -> CONFIRMED by `payment_id`, which succeeded."""
+        values = {
+            "state": State.CONFIRMED.value,
+            "payment_id": payment_id,
+            "paid_at": func.now(),
+            "hold_expire_time": None,
+            "checkout_url": None,
+            "retry_at": None,
+        }
+        return first_booking(await self.rows(transition(current, values)))
+
+    async def accept_late_payment(self, current: Booking, payment_id: str) -> Booking | None:
+        """An EXPIRED booking's late payment, accepted: the reconciler takes its seats again (under a
+        new reservation id, once the old one's release is confirmed)."""
+        values = {
+            "payment_id": payment_id,
+            "paid_at": func.now(),
+            "checkout_url": None,
+            "retry_at": func.now(),
+        }
+        return first_booking(await self.rows(transition(current, values)))
+
+    async def give_up_retake(self, booking_id: uuid.UUID) -> Booking | None:
+        """A late payment that will not take seats (to be refused): nothing left for the reconciler.
+        None when it was not waiting to take them (given up before, or taking them now)."""
+        return first_booking(await self.rows(GIVE_UP_RETAKE, p_id=booking_id))
 
     # -- expiry and cancelled events --------------------------------------------------------------
 
     async def expire_lapsed(self, *, limit: int) -> list[tuple[Booking, State]]:
-        """Unanswered approval requests and waitlist entries of started events -> EXPIRED."""
+        """Unanswered approval requests, unpaid payment holds and waitlist entries of started events
+        -> EXPIRED."""
         ended = []
-        for statement in (EXPIRE_APPROVALS, EXPIRE_WAITLIST):
+        for statement in (EXPIRE_APPROVALS, EXPIRE_PAYMENTS, EXPIRE_WAITLIST):
             ended.extend(_with_previous_state(await self.rows(statement, x_limit=limit)))
         return ended
 

@@ -13,10 +13,19 @@ Modules: `events` (the event, its validation, updates, deletion and cancellation
 
 from services.events.domain.events import (
     DEFAULT_MAX_SEATS_PER_BOOKING,
+    DEFAULT_PAYMENT_HOLD,
     DELETE_WINDOW,
     MAX_BATCH_GET,
     MAX_CANCEL_REASON,
     MAX_CAPACITY,
+    MAX_DURATION,
+    MAX_LEAD_TIME,
+    MAX_MASK_PATHS,
+    MAX_PAYMENT_HOLD,
+    MAX_REFUND_HOURS,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    MIN_PAYMENT_HOLD,
     NOTABLE_FIELDS,
     UPDATABLE_FIELDS,
     EventFields,
@@ -26,6 +35,7 @@ from services.events.domain.events import (
     check_capacity,
     check_deletable,
     check_editable,
+    check_price_change,
     deletable_until,
     etag_for,
     event_has_reservations,
@@ -42,6 +52,7 @@ from services.events.domain.events import (
     validate_fields,
 )
 from services.events.domain.listing import (
+    MAX_FILTER_TAGS,
     ListQuery,
     Order,
     TagCount,
@@ -60,14 +71,24 @@ from services.events.domain.reservations import (
     validate_seat_request,
     why_not_reservable,
 )
-from services.events.domain.reviews import ReviewRecord, review_problems
+from services.events.domain.reviews import ReviewRecord, reveals_attendance, review_problems
 
 __all__ = [
     "DEFAULT_MAX_SEATS_PER_BOOKING",
+    "DEFAULT_PAYMENT_HOLD",
     "DELETE_WINDOW",
     "MAX_BATCH_GET",
     "MAX_CANCEL_REASON",
     "MAX_CAPACITY",
+    "MAX_DURATION",
+    "MAX_FILTER_TAGS",
+    "MAX_LEAD_TIME",
+    "MAX_MASK_PATHS",
+    "MAX_PAYMENT_HOLD",
+    "MAX_REFUND_HOURS",
+    "MAX_TAGS",
+    "MAX_TAG_LENGTH",
+    "MIN_PAYMENT_HOLD",
     "NOTABLE_FIELDS",
     "UPDATABLE_FIELDS",
     "EventFields",
@@ -87,6 +108,7 @@ __all__ = [
     "check_capacity",
     "check_deletable",
     "check_editable",
+    "check_price_change",
     "deletable_until",
     "etag_for",
     "event_has_reservations",
@@ -100,6 +122,7 @@ __all__ = [
     "parse_order_by",
     "reserved_event",
     "resolve_update_mask",
+    "reveals_attendance",
     "review_problems",
     "sort_key",
     "sort_key_kinds",

@@ -1,5 +1,11 @@
 """The event: what an organizer says about it, what makes it valid, how an update merges into it,
-and when it may be edited, deleted or cancelled."""
+and when it may be edited, deleted or cancelled.
+
+A paid event has a price per seat (`services.runtime.money.Amount`, validated where the request is
+read: convert.py), a refund policy and a payment hold; a free one has no price and behaves as
+events always did (its refund policy and payment hold are kept but mean nothing until it has a
+price).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from services.runtime.errors import (
     failed_precondition,
     not_found,
 )
+from services.runtime.money import Amount
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 20_000
@@ -33,8 +40,20 @@ MAX_TAGS = 10
 MAX_TAG_LENGTH = 50
 MAX_CANCEL_REASON = 1_000
 MAX_BATCH_GET = 1_000
+# Far-future times broke every notification about an event (a year 9999 end in a zone ahead of
+# UTC overflows when rendered): an event starts and ends within about five years from now, and
+# lasts at most a month.
+MAX_LEAD_TIME = timedelta(days=5 * 365 + 1)
+MAX_DURATION = timedelta(days=31)
 # An event may be deleted (instead of cancelled) only this soon after it was created.
 DELETE_WINDOW = timedelta(hours=1)
+# How long seats are held while a buyer pays: long enough for a card and a 3-D Secure check, short
+# enough that a seat nobody pays for goes back on sale soon; a bank transfer needs the upper end.
+DEFAULT_PAYMENT_HOLD = timedelta(minutes=15)
+MIN_PAYMENT_HOLD = timedelta(minutes=2)
+MAX_PAYMENT_HOLD = timedelta(hours=24)
+# "Full refund until N hours before the start": N at most a year.
+MAX_REFUND_HOURS = 8_760
 
 # The resource type NOT_FOUND names.
 EVENT_RESOURCE = "seatmesh.events.v1.Event"
@@ -59,7 +78,12 @@ UPDATABLE_FIELDS = (
     "max_seats_per_booking",
     "tags",
     "requires_approval",
+    "price",
+    "refund_policy",
+    "payment_hold",
 )
+# UpdateEvent's mask names each updatable field at most once (or `*`): more paths are no real request.
+MAX_MASK_PATHS = len(UPDATABLE_FIELDS) + 1
 
 # Changes guests are told about (EventUpdated on the bus).
 NOTABLE_FIELDS = ("start_time", "end_time", "venue", "city")
@@ -81,6 +105,12 @@ class EventFields:
     max_seats_per_booking: int
     tags: tuple[str, ...]
     requires_approval: bool
+    # Per seat; None: a free event.
+    price: Amount | None = None
+    # The refund policy: a full refund until this many hours before the start, none after.
+    refund_policy: int = 0
+    # None: not given (the default applies).
+    payment_hold: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +138,9 @@ class EventRecord:
     seats_version: int
     create_time: datetime
     update_time: datetime
+    price: Amount | None = None
+    refund_policy: int = 0
+    payment_hold: timedelta = DEFAULT_PAYMENT_HOLD
 
     @property
     def seats_available(self) -> int:
@@ -130,6 +163,9 @@ class EventRecord:
             max_seats_per_booking=self.max_seats_per_booking,
             tags=self.tags,
             requires_approval=self.requires_approval,
+            price=self.price,
+            refund_policy=self.refund_policy,
+            payment_hold=self.payment_hold,
         )
 
 
@@ -164,7 +200,12 @@ def normalize_tags(tags: Iterable[str]) -> tuple[str, ...]:
 
 
 def normalize_fields(fields: EventFields, *, fill_defaults: bool = True) -> EventFields:
-    """Trims text and tidies tags; fills the per-booking default when it was not given (create)."""
+    """Trims text and tidies tags; fills the per-booking and payment hold defaults when they were not
+    given (create).
+
+    More tag entries than an event may carry are left as they came, for validation to refuse:
+    duplicates would collapse, but a request must not make the server sort through thousands.
+    """
     max_seats = fields.max_seats_per_booking
     if fill_defaults and max_seats == 0:
         max_seats = min(DEFAULT_MAX_SEATS_PER_BOOKING, max(fields.capacity, 1))
@@ -175,8 +216,11 @@ def normalize_fields(fields: EventFields, *, fill_defaults: bool = True) -> Even
         time_zone=fields.time_zone.strip(),
         city=" ".join(fields.city.split()),
         venue=fields.venue.strip(),
-        tags=normalize_tags(fields.tags),
+        tags=normalize_tags(fields.tags) if len(fields.tags) <= MAX_TAGS else fields.tags,
         max_seats_per_booking=max_seats,
+        payment_hold=DEFAULT_PAYMENT_HOLD
+        if fill_defaults and fields.payment_hold is None
+        else fields.payment_hold,
     )
 
 
@@ -186,8 +230,8 @@ def validate_fields(
     """The (normalized) event, or one INVALID_ARGUMENT naming every problem's field."""
     found = Violations()
 
-    def check(ok: bool, name: str, description: str) -> None:
-        found.check(ok, prefix + name, description)
+    def check(ok: bool, name: str, description: str) -> bool:
+        return found.check(ok, prefix + name, description)
 
     for name in ("title", "description", "time_zone", "city", "venue"):
         # PostgreSQL text cannot hold NUL; say so instead of failing on the insert.
@@ -202,10 +246,22 @@ def validate_fields(
         found.add(prefix + "start_time", "is required")
     elif start_must_be_future:
         check(fields.start_time > now, "start_time", "must be in the future")
+    latest = now + MAX_LEAD_TIME
+    if fields.start_time is not None:
+        check(fields.start_time <= latest, "start_time", "must be within 5 years from now")
     if fields.end_time is None:
         found.add(prefix + "end_time", "is required")
-    elif fields.start_time is not None:
-        check(fields.end_time > fields.start_time, "end_time", "must be after start_time")
+    # One problem of the end at a time: the first that applies says the most.
+    elif (
+        check(fields.end_time <= latest, "end_time", "must be within 5 years from now")
+        and fields.start_time is not None
+        and check(fields.end_time > fields.start_time, "end_time", "must be after start_time")
+    ):
+        check(
+            fields.end_time - fields.start_time <= MAX_DURATION,
+            "end_time",
+            f"must be at most {MAX_DURATION.days} days after start_time",
+        )
     if not fields.time_zone:
         found.add(prefix + "time_zone", "is required")
     else:
@@ -226,10 +282,23 @@ def validate_fields(
             "max_seats_per_booking",
             "must not be above capacity",
         )
-    check(len(fields.tags) <= MAX_TAGS, "tags", f"at most {MAX_TAGS} tags")
-    for index, tag in enumerate(fields.tags):
-        check(len(tag) <= MAX_TAG_LENGTH, f"tags[{index}]", f"must be at most {MAX_TAG_LENGTH} characters")
-        check("\x00" not in tag, f"tags[{index}]", "must not contain NUL characters")
+    if check(len(fields.tags) <= MAX_TAGS, "tags", f"at most {MAX_TAGS} tags"):
+        for index, tag in enumerate(fields.tags):
+            check(
+                len(tag) <= MAX_TAG_LENGTH, f"tags[{index}]", f"must be at most {MAX_TAG_LENGTH} characters"
+            )
+            check("\x00" not in tag, f"tags[{index}]", "must not contain NUL characters")
+    check(
+        0 <= fields.refund_policy <= MAX_REFUND_HOURS,
+        "refund_policy.full_refund_until_hours_before_start",
+        f"must be between 0 and {MAX_REFUND_HOURS:,} hours",
+    )
+    if fields.payment_hold is not None:
+        check(
+            MIN_PAYMENT_HOLD <= fields.payment_hold <= MAX_PAYMENT_HOLD,
+            "payment_hold",
+            "must be between 2 minutes and 24 hours",
+        )
     found.raise_if_any()
     return fields
 
@@ -254,6 +323,8 @@ def validate_batch_ids(event_ids: Sequence[str]) -> list[str]:
 
 def resolve_update_mask(paths: Sequence[str], present: Iterable[str]) -> tuple[str, ...]:
     """The fields an update writes: the mask's paths, `*` for all, or every field the client set."""
+    if len(paths) > MAX_MASK_PATHS:
+        raise bad_field("update_mask", f"at most {MAX_MASK_PATHS} paths")
     if not paths:
         return tuple(name for name in UPDATABLE_FIELDS if name in set(present))
     if "*" in paths:
@@ -275,6 +346,9 @@ def merge_update(current: EventFields, patch: EventFields, paths: Sequence[str])
     client set the limit explicitly (then validation reports the conflict).
     """
     changes: dict[str, Any] = {name: getattr(patch, name) for name in paths}
+    if "payment_hold" in changes and changes["payment_hold"] is None:
+        # Named in the mask but unset: back to the default.
+        changes["payment_hold"] = DEFAULT_PAYMENT_HOLD
     if "max_seats_per_booking" in changes and changes["max_seats_per_booking"] == 0:
         # An explicit 0 means "back to the default".
         capacity = changes.get("capacity", current.capacity)
@@ -310,6 +384,23 @@ def check_editable(current: EventRecord, etag: str) -> None:
             f"a {current.state.value.lower()} event can no longer be edited",
             resource_name=str(current.id),
             state=current.state.value,
+        )
+
+
+def check_price_change(before: EventFields, after: EventFields, *, has_reservations: bool) -> None:
+    """Once anyone reserved seats (even if released since), the price keeps its currency and a
+    free event stays free (a paid one paid): bookings, payments and the sales report add up one
+    currency per event, and guests who booked free never owe anything. The amount may change; it
+    applies to seats reserved afterwards."""
+    if not has_reservations or before.price == after.price:
+        return
+    if before.price is None:
+        raise bad_field("event.price", "cannot be added once the event has bookings")
+    if after.price is None:
+        raise bad_field("event.price", "cannot be removed once the event has bookings")
+    if before.price.currency != after.price.currency:
+        raise bad_field(
+            "event.price.currency_code", f"must stay {before.price.currency} once the event has bookings"
         )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.events.domain.events import EventRecord, State, normalize_tags
+from services.events.domain.events import MAX_TAG_LENGTH, EventRecord, State, normalize_tags
 from services.runtime.errors import Violations, bad_field
 
 MAX_QUERY = 200
@@ -68,8 +68,10 @@ class ListQuery:
     query: str = ""
 
     def page_filters(self) -> dict[str, Any]:
-        """What a page token is bound to (tokens of other filters are refused)."""
+        """What a page token is bound to (tokens of other filters, or of other lists: every list of
+        the mesh signs with the same key, so each names itself, are refused)."""
         return {
+            "list": "events",
             "o": self.order.value,
             "c": self.city,
             "t": list(self.tags),
@@ -98,8 +100,13 @@ def build_list_query(
 ) -> ListQuery:
     violations = Violations()
     order = parse_order_by(order_by)
-    normalized_tags = tuple(sorted(normalize_tags(tags)))
-    violations.check(len(normalized_tags) <= MAX_FILTER_TAGS, "tags", f"at most {MAX_FILTER_TAGS} tags")
+    # Counted as sent, before any work on them; a tag longer than any event's can match nothing.
+    if violations.check(len(tags) <= MAX_FILTER_TAGS, "tags", f"at most {MAX_FILTER_TAGS} tags"):
+        for index, tag in enumerate(tags):
+            violations.check(
+                len(tag) <= MAX_TAG_LENGTH, f"tags[{index}]", f"must be at most {MAX_TAG_LENGTH} characters"
+            )
+    normalized_tags = tuple(sorted(normalize_tags(tags[:MAX_FILTER_TAGS])))
     violations.check(0.0 <= min_rating <= 5.0, "min_rating", "must be between 0 and 5")
     query_text = " ".join(query.split())
     violations.check(len(query_text) <= MAX_QUERY, "query", f"must be at most {MAX_QUERY} characters")

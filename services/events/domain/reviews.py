@@ -1,11 +1,15 @@
 """Reviews: bookings reports them on the bus; events keeps one per booking and the event's exact
-rating sums."""
+rating sums. A public review page shows the ratings, the comment, the time and the author's public
+name; which booking (and so which person's attendance) a review comes from is for its author and
+admins only."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+
+from services.runtime.auth import Principal
 
 MIN_RATING = 1
 MAX_RATING = 5
@@ -33,3 +37,11 @@ def review_problems(event_rating: int, host_rating: int, booking_id: str) -> lis
     if not booking_id:
         problems.append("booking_id is empty")
     return problems
+
+
+def reveals_attendance(review: ReviewRecord, viewer: Principal | None) -> bool:
+    """Whether `viewer` may see the review's booking and author ids: anyone else would learn from
+    them who attended what, beyond the author's public name."""
+    if viewer is None:
+        return False
+    return viewer.is_admin or viewer.subject == review.author_id

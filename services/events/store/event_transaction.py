@@ -31,11 +31,22 @@ from services.events.store.records import EVENT_COLUMNS, event_record
 from services.events.tables import events, reservations, reviews
 from services.runtime.database import Statement, Transaction
 
-# What an organizer writes (the fields of EventFields, each a column of the same name), as
-# parameters `p_<field>`: never named like the columns, because SQLAlchemy would take a column's
-# name given to an UPDATE as a value to SET.
-_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(EventFields))
-_FIELDS = {name: bindparam(f"p_{name}", type_=events.c[name].type) for name in _FIELD_NAMES}
+# What an organizer writes: the fields of EventFields, each a column of the same name but the
+# price (two columns), the refund policy (its hours) and the payment hold (seconds), as parameters
+# `p_<column>`: never named like the columns, because SQLAlchemy would take a column's name given
+# to an UPDATE as a value to SET.
+_STORED_OTHERWISE = ("price", "refund_policy", "payment_hold")
+_FIELD_NAMES = tuple(
+    field.name for field in dataclasses.fields(EventFields) if field.name not in _STORED_OTHERWISE
+)
+_COLUMNS_WRITTEN = (
+    *_FIELD_NAMES,
+    "price_minor",
+    "price_currency",
+    "refund_full_until_hours",
+    "payment_hold_seconds",
+)
+_FIELDS = {name: bindparam(f"p_{name}", type_=events.c[name].type) for name in _COLUMNS_WRITTEN}
 _event_id = bindparam("p_event_id", type_=Uuid)
 # Every edit and state change moves the etag (version) and orders availability updates (seats_version).
 _CHANGED = {
@@ -137,8 +148,16 @@ ADD_RATING = Statement.of(
 
 
 def _field_params(fields: EventFields) -> dict[str, Any]:
+    # Filled by normalize_fields (create) or taken from the event (update).
+    assert fields.payment_hold is not None
     values = {name: getattr(fields, name) for name in _FIELD_NAMES}
-    values["tags"] = list(fields.tags)
+    values.update(
+        tags=list(fields.tags),
+        price_minor=fields.price.minor if fields.price is not None else None,
+        price_currency=fields.price.currency if fields.price is not None else None,
+        refund_full_until_hours=fields.refund_policy,
+        payment_hold_seconds=int(fields.payment_hold.total_seconds()),
+    )
     return {f"p_{name}": value for name, value in values.items()}
 
 

@@ -1,0 +1,1 @@
+"""Typed clients of the other services events calls: users (reviews' author names)."""
