@@ -4,6 +4,9 @@ Besides the RPCs: the bus consumer (users, events, bookings -> messages, in-app 
 projections, reminder schedule), the live feed (LISTEN for WatchNotifications and to wake the
 delivery worker), the delivery worker (email, SMS) and the reminder scheduler. All are safe with
 replicas.
+
+It does not start without SEATMESH_SERVICE_SECRET: the verification codes it sends arrive sealed
+with that secret (codes.py), so without it every one of them would fail.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from functools import partial
 from seatmesh.notifications.v1 import notifications_pb2_grpc
 from services.notifications.clients.events import EventsClient
 from services.notifications.clients.users import UsersClient
+from services.notifications.codes import CodeOpener
 from services.notifications.consumers import NotificationConsumers
 from services.notifications.content import Links
 from services.notifications.dead_letters import DeadLetterLog
@@ -26,6 +30,7 @@ from services.notifications.servicer import ACCESS, SERVICE, NotificationService
 from services.notifications.settings import NotificationsSettings
 from services.notifications.sms import sms_provider
 from services.notifications.store import NotificationStore, NotificationTransaction
+from services.notifications.throttles import SendThrottle
 from services.runtime.app import Runtime
 from services.runtime.auth import TokenVerifier
 from services.runtime.clients import TokenSource
@@ -41,6 +46,12 @@ async def build(
 ) -> Service:
     """`verifier` and `credentials` stand in for the users service in tests; `mailer` is replaced
     by fault builds (tests/support/faults/notifications.py)."""
+    secret = settings.service_secret.get_secret_value()
+    if not secret:
+        raise SystemExit(
+            "seatmesh: SEATMESH_SERVICE_SECRET is empty; notifications opens the verification codes"
+            " the users service seals with it (make run keeps one in var/service-secret)"
+        )
     runtime = Runtime.create(settings, "notifications", verifier=verifier, credentials=credentials)
     store = NotificationStore(runtime.database)
     links = Links(settings.public_url)
@@ -48,7 +59,11 @@ async def build(
         before_24h=timedelta(seconds=settings.reminder_24h_offset),
         before_1h=timedelta(seconds=settings.reminder_1h_offset),
     )
-    feed = LiveFeed(runtime.database)
+    feed = LiveFeed(
+        runtime.database,
+        max_streams=settings.watch_max_streams,
+        max_streams_per_user=settings.watch_max_streams_per_user,
+    )
     consumers = NotificationConsumers(links=links, offsets=offsets)
     consumer = runtime.consumer(
         NotificationTransaction,
@@ -64,6 +79,7 @@ async def build(
         mailer=mailer or SmtpMailer(settings),
         renderer=EmailRenderer(sender=settings.smtp_from, public_url=settings.public_url),
         sms=sms,
+        codes=CodeOpener(secret),
         wake=feed.deliveries_wake,
     )
     reminders = ReminderScheduler(
@@ -76,6 +92,13 @@ async def build(
         dead_letters=DeadLetterLog(runtime.redis, settings.redis_prefix),
         events=EventsClient(runtime.channel_to(settings.events_address)),
         links=links,
+        throttle=SendThrottle(
+            runtime.redis,
+            settings.redis_prefix,
+            window=settings.send_window_seconds,
+            per_sender=settings.send_max_per_sender,
+            per_event=settings.send_max_per_event,
+        ),
     )
     service = runtime.service(
         descriptor=SERVICE,

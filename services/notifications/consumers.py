@@ -25,10 +25,18 @@ from services.notifications.domain.kinds import (
     ATTENDING_STATES,
     BookingState,
     Canceller,
+    Channel,
     EventState,
 )
 from services.notifications.domain.messages import BookingSummary, Content
-from services.notifications.domain.records import BookingNews, KnownEvent, ToEventGuests, ToUsers
+from services.notifications.domain.records import (
+    Account,
+    BookingNews,
+    CodeIssued,
+    KnownEvent,
+    ToEventGuests,
+    ToUsers,
+)
 from services.notifications.domain.rules import (
     ReminderOffsets,
     event_cancelled_key,
@@ -37,6 +45,8 @@ from services.notifications.domain.rules import (
     host_hears_of_cancellation,
     promoted_state,
     reminders_for,
+    welcome_due,
+    welcome_key,
 )
 from services.notifications.store import NotificationTransaction
 from services.runtime.bus.consumer import Handler
@@ -58,7 +68,9 @@ class NotificationConsumers:
         # Each handler takes its own message type, which a Handler (any Message) cannot say.
         table: Mapping[type[Message], Any] = {
             users_bus.UserRegistered: self.on_user_registered,
+            users_bus.EmailVerified: self.on_email_verified,
             users_bus.VerificationCodeIssued: self.on_verification_code_issued,
+            users_bus.PhoneCodeIssued: self.on_phone_code_issued,
             bookings_bus.BookingConfirmed: self.on_booking_confirmed,
             bookings_bus.BookingAwaitingApproval: self.on_booking_awaiting_approval,
             bookings_bus.BookingApproved: self.on_booking_approved,
@@ -71,6 +83,7 @@ class NotificationConsumers:
             events_bus.EventUpdated: self.on_event_updated,
             events_bus.EventCancelled: self.on_event_cancelled,
             events_bus.EventCompleted: self.on_event_completed,
+            events_bus.EventDeleted: self.on_event_deleted,
         }
         return {message.DESCRIPTOR.full_name: handler for message, handler in table.items()}
 
@@ -80,28 +93,60 @@ class NotificationConsumers:
         self, tx: NotificationTransaction, envelope: Envelope, message: users_bus.UserRegistered
     ) -> None:
         registration = convert.registration(message)
-        await tx.remember_users([registration.user_id])
-        welcome = content.welcome(organizer=registration.organizer, links=self.links)
-        await self._to(tx, envelope, registration.user_id, welcome)
+        account = await tx.account_registered(registration.user_id, organizer=registration.organizer)
+        await self._welcome_if_due(tx, account)
+
+    async def on_email_verified(
+        self, tx: NotificationTransaction, envelope: Envelope, message: users_bus.EmailVerified
+    ) -> None:
+        account = await tx.email_verified(convert.verified_user_id(message))
+        await self._welcome_if_due(tx, account)
+
+    async def _welcome_if_due(self, tx: NotificationTransaction, account: Account) -> None:
+        """Registered and verified, in whichever order the two were heard of: welcome, once."""
+        if not welcome_due(account):
+            return
+        await tx.notify(
+            source_key=welcome_key(account.user_id),
+            content=content.welcome(organizer=bool(account.organizer), links=self.links),
+            recipients=ToUsers((account.user_id,)),
+        )
 
     async def on_verification_code_issued(
         self, tx: NotificationTransaction, envelope: Envelope, message: users_bus.VerificationCodeIssued
     ) -> None:
-        issued = convert.code_issued(message)
+        await self._send_code(tx, envelope, convert.code_issued(message), Channel.EMAIL)
+
+    async def on_phone_code_issued(
+        self, tx: NotificationTransaction, envelope: Envelope, message: users_bus.PhoneCodeIssued
+    ) -> None:
+        await self._send_code(tx, envelope, convert.phone_code_issued(message), Channel.SMS)
+
+    async def _send_code(
+        self, tx: NotificationTransaction, envelope: Envelope, issued: CodeIssued, channel: Channel
+    ) -> None:
+        """Security mail: to the address being verified (which may not be the account's yet), on
+        `channel`, whatever the preferences say. The code stays sealed here (see delivery.py)."""
         await tx.remember_users([issued.user_id])
-        code = content.verification_code(
-            code=issued.code,
+        if not issued.sealed_code:
+            log.warning(
+                "a verification code message without a sealed code; nothing to send",
+                extra={"event_id": envelope.event_id, "type": envelope.type},
+            )
+            return
+        compose = content.verification_code if channel is Channel.EMAIL else content.phone_verification_code
+        code = compose(
+            sealed_code=issued.sealed_code,
             display_name=issued.display_name,
             expire_time=issued.expire_time,
             now=convert.occurred(envelope),
         )
-        # Security mail: to the address being verified (which may not be the account's current
-        # one yet), by email, whatever the preferences say.
         await tx.notify(
             source_key=envelope.event_id,
             content=code,
             recipients=ToUsers((issued.user_id,)),
-            address=issued.email,
+            channels=(channel,),
+            address=issued.address,
         )
 
     # -- bookings -------------------------------------------------------------------------------------
@@ -297,6 +342,15 @@ class NotificationConsumers:
             content=content.rate_event(event.summary, self.links),
             recipients=ToEventGuests(event.summary.event_id, ATTENDING_STATES),
         )
+
+    async def on_event_deleted(
+        self, tx: NotificationTransaction, envelope: Envelope, message: events_bus.EventDeleted
+    ) -> None:
+        """Nobody ever booked it (events deletes only such events), so nobody is told: it is
+        forgotten, with any reminders a booking we heard of had scheduled."""
+        event_id = convert.deleted_event_id(message)
+        await tx.forget_event(event_id)
+        await tx.drop_event_reminders(event_id)
 
     async def _apply_event(
         self, tx: NotificationTransaction, envelope: Envelope, event: KnownEvent, state_unsaid: EventState

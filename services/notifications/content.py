@@ -56,22 +56,42 @@ class Links:
 # -- users ------------------------------------------------------------------------------------------
 
 
+def _expires_in(expire_time: datetime | None, now: datetime) -> str:
+    if expire_time is None:
+        return ""
+    left = max(1, round((expire_time - now).total_seconds() / 60))
+    return f" It expires in {left} minutes."
+
+
 def verification_code(
-    *, code: str, display_name: str, expire_time: datetime | None, now: datetime
+    *, sealed_code: bytes, display_name: str, expire_time: datetime | None, now: datetime
 ) -> Content:
-    minutes = ""
-    if expire_time is not None:
-        left = max(1, round((expire_time - now).total_seconds() / 60))
-        minutes = f" It expires in {left} minutes."
     return Content(
         kind=Kind.VERIFICATION_CODE,
         title="Verify your email address",
-        # The code itself is only in `code` (the templates show it), so it can be scrubbed once sent.
+        # The code itself is only in `sealed_code` (the templates show it opened), so no text of
+        # the message ever holds it.
         paragraphs=(
-            f"Enter this code to confirm your email address.{minutes} "
+            f"Enter this code to confirm your email address.{_expires_in(expire_time, now)} "
             "If you did not sign up for seatmesh, ignore this email.",
         ),
-        code=code,
+        sealed_code=sealed_code,
+        expires_at=expire_time,
+        recipient_name=display_name,
+        transactional=True,
+    )
+
+
+def phone_verification_code(
+    *, sealed_code: bytes, display_name: str, expire_time: datetime | None, now: datetime
+) -> Content:
+    """Sent by SMS, which shows only the code; the title and paragraphs say what the stored message
+    was."""
+    return Content(
+        kind=Kind.VERIFICATION_CODE,
+        title="Verify your phone number",
+        paragraphs=(f"Enter this code to confirm your phone number.{_expires_in(expire_time, now)}",),
+        sealed_code=sealed_code,
         expires_at=expire_time,
         recipient_name=display_name,
         transactional=True,

@@ -34,9 +34,15 @@ from prometheus_client import Counter
 
 from services.notifications.channels import ChannelUnavailable, RecipientRefused
 from services.notifications.clients.users import UsersClient
+from services.notifications.codes import CodeOpener
 from services.notifications.domain.kinds import SENT_CHANNELS, Channel, DeliveryState
 from services.notifications.domain.records import ClaimedDelivery, Contact
-from services.notifications.domain.rules import retry_delay, state_after_refusal, why_hopeless
+from services.notifications.domain.rules import (
+    retry_delay,
+    state_after_refusal,
+    unverified_number,
+    why_hopeless,
+)
 from services.notifications.mailer import EmailRenderer, SmtpMailer, SmtpSession, valid_address
 from services.notifications.settings import NotificationsSettings
 from services.notifications.sms import SmsProvider, SmsRenderer
@@ -64,6 +70,7 @@ class DeliveryWorker:
         mailer: SmtpMailer,
         renderer: EmailRenderer,
         sms: SmsProvider,
+        codes: CodeOpener,
         wake: asyncio.Event | None = None,
     ) -> None:
         self.store = store
@@ -72,6 +79,7 @@ class DeliveryWorker:
         self.mailer = mailer
         self.renderer = renderer
         self.sms = sms
+        self.codes = codes
         self.sms_renderer = SmsRenderer()
         self.wake = wake or asyncio.Event()
         # Per channel: consecutive outages (for the backoff) and until when not to try it.
@@ -204,9 +212,10 @@ class DeliveryWorker:
             )
             return
 
-        async def send() -> None:
+        async def send(code: str) -> None:
             message = self.renderer.render(
                 delivery.content,
+                code=code,
                 delivery_id=str(delivery.id),
                 to_address=address,
                 to_name=contact.display_name if contact else "",
@@ -220,27 +229,45 @@ class DeliveryWorker:
         if not phone:
             await self._refused(delivery, None, _unreachable(delivery, contact, "phone number"))
             return
+        if unverified_number(delivery, contact):
+            # Not sent, for good, and the admins' delivery list says why.
+            await self._refused(
+                delivery,
+                phone,
+                RecipientRefused(
+                    "phone number not verified: SMS go only to verified numbers", permanent=True
+                ),
+            )
+            return
 
-        async def send() -> None:
-            text = self.sms_renderer.render(delivery.content)
-            await self.sms.send(delivery_id=str(delivery.id), to=phone, text=text)
+        async def send(code: str) -> None:
+            text = self.sms_renderer.render(delivery.content, code=code)
+            await self.sms.send(delivery_id=str(delivery.id), to=phone, text=text, code=code)
 
         await self._deliver(delivery, phone, send)
 
     async def _deliver(
-        self, delivery: ClaimedDelivery, address: str, send: Callable[[], Awaitable[None]]
+        self, delivery: ClaimedDelivery, address: str, send: Callable[[str], Awaitable[None]]
     ) -> None:
-        """Send, then record the outcome: SENT the moment the channel took it, or the refusal.
+        """Open the message's verification code (if any), send, then record the outcome: SENT the
+        moment the channel took it, or the refusal.
 
         A channel that is down (ChannelUnavailable) is not this delivery's outcome: it propagates
-        and the lane's deliveries wait for the channel.
+        and the lane's deliveries wait for the channel. Whatever a server or gateway answered is
+        recorded without the code, should it quote the message.
         """
+        code = ""
         try:
-            await send()
-        except (ChannelUnavailable, asyncio.CancelledError):
+            code = self.codes.open(delivery)
+            await send(code)
+        except asyncio.CancelledError:
             raise
+        except ChannelUnavailable as error:
+            raise ChannelUnavailable(_without(str(error), code)) from None
         except RecipientRefused as error:
-            await self._refused(delivery, address, error)
+            await self._refused(
+                delivery, address, RecipientRefused(_without(str(error), code), permanent=error.permanent)
+            )
             return
         except Exception as error:
             log.error(
@@ -329,6 +356,10 @@ class DeliveryWorker:
         async with self.store.transaction() as tx:
             await tx.expire(delivery, reason)
         DELIVERIES.labels(delivery.channel, "failed").inc()
+
+
+def _without(text: str, code: str) -> str:
+    return text.replace(code, "[code]") if code else text
 
 
 def _unreachable(delivery: ClaimedDelivery, contact: Contact | None, what: str) -> RecipientRefused:

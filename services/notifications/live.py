@@ -6,7 +6,9 @@ hears every notification. The same connection hears new deliveries and wakes the
 If the connection drops, open streams end with UNAVAILABLE (clients list to catch up and watch
 again) rather than silently missing notifications.
 
-The connection is one of the database pool's, held for as long as the feed runs.
+The connection is one of the database pool's, held for as long as the feed runs. Streams are
+bounded per user and per process (TOO_MANY_STREAMS): each holds a coroutine and a queue for as
+long as its client keeps it open.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 from services.runtime.database import Database
-from services.runtime.errors import unavailable
+from services.runtime.errors import ServiceError, resource_exhausted, unavailable
 from services.runtime.loops import Backoff, supervise
 
 log = logging.getLogger(__name__)
@@ -30,11 +32,20 @@ DELIVERIES_CHANNEL = "seatmesh_deliveries"
 INTERRUPTED = ""
 
 
+# How long a client refused a stream should wait before trying again (RetryInfo).
+RETRY_AFTER = 5.0
+
+
 class LiveFeed:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, max_streams: int, max_streams_per_user: int) -> None:
         self.database = database
+        # Streams hold a coroutine and a queue each for as long as the client keeps them open: a
+        # few clients must not hold what the process has for everyone.
+        self.max_streams = max_streams
+        self.max_streams_per_user = max_streams_per_user
         self.deliveries_wake = asyncio.Event()
         self._subscribers: dict[str, set[asyncio.Queue[str]]] = defaultdict(set)
+        self._streams = 0
         self._ready = asyncio.Event()
         self._backoff = Backoff(initial=0.2, maximum=5.0)
 
@@ -75,20 +86,37 @@ class LiveFeed:
     async def subscribe(
         self, user_id: str, *, ready_timeout: float = 5.0
     ) -> AsyncIterator[asyncio.Queue[str]]:
-        """A queue of this user's new notification ids (INTERRUPTED when the feed broke)."""
+        """A queue of this user's new notification ids (INTERRUPTED when the feed broke).
+
+        RESOURCE_EXHAUSTED (TOO_MANY_STREAMS) when the user, or this process, holds as many streams
+        as allowed.
+        """
         try:
             await asyncio.wait_for(self._ready.wait(), timeout=ready_timeout)
         except TimeoutError:
             raise unavailable(
                 "LIVE_FEED_UNAVAILABLE", "live notifications are not available right now"
             ) from None
+        # Counted and taken with no await in between, so concurrent subscribers cannot overshoot.
+        if len(self._subscribers.get(user_id, ())) >= self.max_streams_per_user:
+            raise _too_many(f"at most {self.max_streams_per_user} live streams per user", "user")
+        if self._streams >= self.max_streams:
+            raise _too_many("this server holds as many live streams as it can", "server")
         queue: asyncio.Queue[str] = asyncio.Queue()
         self._subscribers[user_id].add(queue)
+        self._streams += 1
         try:
             yield queue
         finally:
+            self._streams -= 1
             queues = self._subscribers.get(user_id)
             if queues is not None:
                 queues.discard(queue)
                 if not queues:
                     del self._subscribers[user_id]
+
+
+def _too_many(message: str, limit: str) -> ServiceError:
+    error = resource_exhausted("TOO_MANY_STREAMS", f"{message}; try again later", retry_after=RETRY_AFTER)
+    error.metadata = {"limit": limit}
+    return error

@@ -88,9 +88,19 @@ class EmailRenderer:
     def message_id(self, delivery_id: str) -> str:
         return f"<{delivery_id}@{self.domain}>"
 
-    def render(self, content: Content, *, delivery_id: str, to_address: str, to_name: str) -> Email:
+    def render(
+        self, content: Content, *, code: str, delivery_id: str, to_address: str, to_name: str
+    ) -> Email:
+        """`code`: the verification code the message carries, opened ("" for any other message)."""
         name = to_name or content.recipient_name
-        values = {"content": content, "name": name, "preferences_link": self.preferences_link}
+        subject = verification_subject(code) if code else content.title
+        values = {
+            "content": content,
+            "code": code,
+            "subject": subject,
+            "name": name,
+            "preferences_link": self.preferences_link,
+        }
         text_encoding, text = _text_body(self._text.render(values))
         html_encoding, html = _html_body(self._html.render(values))
         # "=_" never occurs in quoted-printable or base64 output, and the random part makes a
@@ -99,7 +109,7 @@ class EmailRenderer:
         headers = [
             self._from,
             _header("To", _mailbox(name, to_address)),
-            _header("Subject", content.subject),
+            _header("Subject", subject),
             f"Date: {formatdate(usegmt=True)}",
             f"Message-ID: {self.message_id(delivery_id)}",
             "Auto-Submitted: auto-generated",
@@ -115,6 +125,12 @@ class EmailRenderer:
             for subtype, encoding, body in ((b"plain", text_encoding, text), (b"html", html_encoding, html))
         )
         return Email(b"%s\r\n\r\n%s--%s--\r\n" % (head, parts, boundary.encode()))
+
+
+def verification_subject(code: str) -> str:
+    # The code in the subject: a newcomer sees it in the inbox list (and the development sink
+    # announces it from there).
+    return f"{code} is your seatmesh verification code"
 
 
 def _mailbox(name: str, address: str) -> str:

@@ -2,14 +2,15 @@
 
 Every caller sees and changes only their own inbox and preferences. SendNotification is for
 organizers (to the confirmed attendees of their own events) and admins (any event's attendees, or
-an announcement to everyone). ListDeliveries and ListDeadLetters are for admins. Services have no
-inbox.
+an announcement to everyone), within limits per sender and per event (throttles.py).
+ListDeliveries and ListDeadLetters are for admins. Services have no inbox.
 
-"Everyone" is every user this service has heard of on the bus: each UserRegistered and
-VerificationCodeIssued, and every guest, host and organizer named in booking and event messages
-(`known_users`). The consumer group reads the users stream from its beginning, so that is every
-account registered while the stream still holds its UserRegistered (it keeps the last million
-messages); accounts older than that appear once they book or organize something.
+"Everyone" is every user this service has heard of on the bus: each UserRegistered, EmailVerified
+and VerificationCodeIssued, and every guest, host and organizer named in booking and event messages
+(`known_users`); an account heard of registering is reached only once its address is verified.
+The consumer group reads the users stream from its beginning, so that is every account registered
+while the stream still holds its UserRegistered (it keeps the last million messages); accounts
+older than that appear once they book or organize something.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from services.notifications.domain.rules import (
 )
 from services.notifications.live import INTERRUPTED, LiveFeed
 from services.notifications.store import NotificationStore
+from services.notifications.throttles import SendThrottle
 from services.runtime.app import method_access
 from services.runtime.auth import Principal, Role, require_principal, require_role
 from services.runtime.errors import not_found, parse_uuid, permission_denied, unavailable
@@ -88,6 +90,7 @@ class NotificationServiceServicer:
         dead_letters: DeadLetterLog,
         events: EventsClient,
         links: Links,
+        throttle: SendThrottle,
     ) -> None:
         self.store = store
         self.pages = pages
@@ -95,6 +98,7 @@ class NotificationServiceServicer:
         self.dead_letters = dead_letters
         self.events = events
         self.links = links
+        self.throttle = throttle
 
     # -- the inbox ------------------------------------------------------------------------------------
 
@@ -190,6 +194,8 @@ class NotificationServiceServicer:
             )
             if first is not None:
                 return pb.SendNotificationResponse(recipient_count=first)
+            # Only a new send counts (a repeat sends nothing); refused, the request id stays unused.
+            await self.throttle.take(sender_id=sender_id, event_id=send.event_id)
             count = await tx.count_recipients(recipients)
             await tx.notify(
                 source_key=send_key(sender_id, request_id),

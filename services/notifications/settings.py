@@ -54,6 +54,16 @@ class NotificationsSettings(ServiceSettings):
     reminder_1h_offset: float = Field(default=3_600.0, gt=0)
     reminder_poll_interval: float = Field(default=15.0, gt=0)
 
+    # SendNotification: how many messages one sender may send, and one event's guests may get, per
+    # window (every email and SMS they fan out to costs the operator).
+    send_max_per_sender: int = Field(default=20, ge=1)
+    send_max_per_event: int = Field(default=10, ge=1)
+    send_window_seconds: int = Field(default=3600, ge=1)
+
+    # WatchNotifications streams one process holds at most: in all, and per user.
+    watch_max_streams: int = Field(default=10_000, ge=1, le=100_000)
+    watch_max_streams_per_user: int = Field(default=10, ge=1, le=1000)
+
     # Bus messages that keep failing go to the dead-letter stream after this many tries.
     bus_max_attempts: int = Field(default=5, ge=1, le=100)
 

@@ -12,6 +12,7 @@ from typing import Protocol
 import httpx
 
 from services.notifications.channels import ChannelUnavailable, RecipientRefused
+from services.notifications.domain.kinds import WRITTEN_KINDS
 from services.notifications.domain.messages import Content
 from services.notifications.mailer import templates_environment
 from services.notifications.settings import NotificationsSettings
@@ -20,16 +21,30 @@ log = logging.getLogger(__name__)
 
 
 class SmsProvider(Protocol):
-    async def send(self, *, delivery_id: str, to: str, text: str) -> None:
-        """Returns once the provider took the message; raises ChannelUnavailable/RecipientRefused."""
+    async def send(self, *, delivery_id: str, to: str, text: str, code: str) -> None:
+        """Returns once the provider took the message; raises ChannelUnavailable/RecipientRefused.
+
+        `code`: the verification code `text` carries ("" when none), which a provider that writes
+        messages anywhere but to the recipient must leave out.
+        """
 
     async def close(self) -> None: ...
 
 
 class ConsoleSms:
-    """Development: the message goes to the log (and the terminal), nowhere else."""
+    """Development: the message goes to the log (and the terminal), nowhere else.
 
-    async def send(self, *, delivery_id: str, to: str, text: str) -> None:
+    It is the default provider, so it also runs where nobody configured a gateway: there a
+    verification code is withheld from what it writes, since logs are read by more people than the
+    code's owner. SEATMESH_DEV_MODE shows it, for local development.
+    """
+
+    def __init__(self, *, reveal_codes: bool) -> None:
+        self.reveal_codes = reveal_codes
+
+    async def send(self, *, delivery_id: str, to: str, text: str, code: str) -> None:
+        if code and not self.reveal_codes:
+            text = text.replace(code, "[code withheld; SEATMESH_DEV_MODE=true shows it]")
         log.info("sms (console provider)", extra={"to": to, "text": text, "delivery_id": delivery_id})
         print(f"sms to {to}: {text}", flush=True)
 
@@ -43,7 +58,7 @@ class HttpSms:
         self.url = url
         self.client = httpx.AsyncClient(timeout=timeout, headers=headers)
 
-    async def send(self, *, delivery_id: str, to: str, text: str) -> None:
+    async def send(self, *, delivery_id: str, to: str, text: str, code: str) -> None:
         try:
             response = await self.client.post(
                 self.url,
@@ -71,12 +86,32 @@ def sms_provider(settings: NotificationsSettings) -> SmsProvider:
         return HttpSms(
             settings.sms_gateway_url, settings.sms_gateway_token.get_secret_value(), settings.sms_timeout
         )
-    return ConsoleSms()
+    return ConsoleSms(reveal_codes=settings.dev_mode)
+
+
+# The longest SMS text: two concatenated segments of plain text (more of them in other scripts).
+# Every segment is paid for, so what a producer or sender wrote is cut to fit, never the link.
+MAX_SMS_LENGTH = 320
 
 
 class SmsRenderer:
     def __init__(self) -> None:
         self._template = templates_environment(html=False).get_template("sms.txt.j2")
 
-    def render(self, content: Content) -> str:
-        return self._template.render(content=content).strip()
+    def render(self, content: Content, *, code: str) -> str:
+        """`code`: the verification code the message carries, opened ("" for any other message)."""
+        message = content.title
+        if content.kind in WRITTEN_KINDS:
+            message = f"{message} — {' '.join(content.paragraphs)}"
+        text = self._render(content, code, message)
+        overflow = len(text) - MAX_SMS_LENGTH
+        if overflow > 0:
+            text = self._render(content, code, _shortened(message, len(message) - overflow))
+        return text
+
+    def _render(self, content: Content, code: str, message: str) -> str:
+        return self._template.render(content=content, code=code, message=message).strip()
+
+
+def _shortened(text: str, length: int) -> str:
+    return text[: max(0, length - 1)].rstrip() + "…"

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
     func,
     text,
 )
@@ -121,6 +122,11 @@ known_users = Table(
     metadata,
     Column("user_id", Uuid, primary_key=True),
     Column("first_seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Whether the account registered as an organizer (its welcome says so); NULL until its
+    # UserRegistered was heard of.
+    Column("organizer", Boolean),
+    # EmailVerified was heard of: the welcome waits for it.
+    Column("email_verified", Boolean, nullable=False, server_default=false()),
 )
 
 # Events as the bus described them (EventCreated/Updated/...; filled from BookingDetails when an

@@ -26,14 +26,15 @@ from sqlalchemy import func, select
 
 from scripts.embedded import free_port
 from seatmesh.bookings.v1 import bus_pb2 as bookings_bus
-from seatmesh.users.v1 import bus_pb2 as users_bus
 from services.notifications.tables import deliveries, notifications
 from services.runtime.bus.envelopes import envelope_for
 from services.runtime.database import Database
 from services.runtime.redis import create_redis
 from tests.integration.test_notifications_helpers import (
+    SECRET,
     MailServer,
     booking_details,
+    code_issued,
     eventually,
     fake_users,
     mail_server,
@@ -111,7 +112,7 @@ async def notifications_process(
             "SEATMESH_PORT": str(free_port()),
             "SEATMESH_USERS_ADDRESS": users_address,
             "SEATMESH_EVENTS_ADDRESS": "127.0.0.1:1",
-            "SEATMESH_SERVICE_SECRET": "crash-test",
+            "SEATMESH_SERVICE_SECRET": SECRET,
             "SEATMESH_SMTP_HOST": "127.0.0.1",
             "SEATMESH_SMTP_PORT": str(mail.port),
             "SEATMESH_SMTP_TIMEOUT": "2",
@@ -218,7 +219,7 @@ async def test_a_crash_between_acceptance_and_recording_resends_with_the_same_me
         redis = create_redis(engines.redis_url)
         try:
             envelope = envelope_for(
-                users_bus.VerificationCodeIssued(user_id=person.id, email=person.email, code="135790"),
+                code_issued(person, "135790"),
                 source="users",
             )
             await xadd(redis, prefix, "users", envelope)
@@ -258,7 +259,7 @@ async def test_sigterm_finishes_the_message_in_flight_and_records_it(
                 prefix,
                 "users",
                 envelope_for(
-                    users_bus.VerificationCodeIssued(user_id=person.id, email=person.email, code="864209"),
+                    code_issued(person, "864209"),
                     source="users",
                 ),
             )

@@ -19,8 +19,8 @@ from seatmesh.bookings.v1 import bookings_pb2
 from seatmesh.bookings.v1 import bus_pb2 as bookings_bus
 from seatmesh.events.v1 import bus_pb2 as events_bus
 from seatmesh.notifications.v1 import notifications_pb2
-from seatmesh.users.v1 import bus_pb2 as users_bus
 from services.notifications.clients.users import UsersClient
+from services.notifications.codes import CodeOpener
 from services.notifications.consumers import NotificationConsumers
 from services.notifications.content import Links
 from services.notifications.delivery import DeliveryWorker
@@ -33,8 +33,10 @@ from services.notifications.tables import messages
 from services.runtime.bus.envelopes import envelope_for
 from services.runtime.database import Database
 from tests.integration.test_notifications_helpers import (
+    SECRET,
     Harness,
     booking_details,
+    code_issued,
     event_message,
     eventually,
     later,
@@ -59,11 +61,11 @@ async def test_verification_code_is_emailed_with_the_code(harness: Harness) -> N
         harness.redis,
         harness.prefix,
         "users",
-        users_bus.VerificationCodeIssued(
-            user_id=person.id,
+        code_issued(
+            person,
+            "493817",
             email="new-address@example.com",
             display_name="Ada",
-            code="493817",
             expire_time=stamp(later(minutes=15)),
         ),
     )
@@ -289,7 +291,8 @@ async def test_several_workers_racing_send_each_email_once(harness: Harness) -> 
             users=UsersClient(channel),
             mailer=SmtpMailer(settings),
             renderer=EmailRenderer(sender=settings.smtp_from, public_url=settings.public_url),
-            sms=ConsoleSms(),
+            sms=ConsoleSms(reveal_codes=False),
+            codes=CodeOpener(SECRET),
         )
         for _ in range(2)
     ]
@@ -301,9 +304,7 @@ async def test_several_workers_racing_send_each_email_once(harness: Harness) -> 
             await harness.publish(
                 "bookings", bookings_bus.BookingConfirmed(booking=booking_details(guest, host))
             )
-            await harness.publish(
-                "users", users_bus.VerificationCodeIssued(user_id=guest.id, email=guest.email, code="777888")
-            )
+            await harness.publish("users", code_issued(guest, "777888"))
         for guest in guests:
             await eventually(
                 lambda guest=guest: len(harness.mail.messages(guest.email)) >= 2, what="two emails"

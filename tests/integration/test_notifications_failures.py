@@ -15,9 +15,9 @@ from prometheus_client import REGISTRY
 
 from seatmesh.bookings.v1 import bus_pb2 as bookings_bus
 from seatmesh.notifications.v1 import notifications_pb2 as pb
-from seatmesh.users.v1 import bus_pb2 as users_bus
 from tests.integration.test_notifications_helpers import (
     booking_details,
+    code_issued,
     eventually,
     running_notifications,
 )
@@ -40,7 +40,7 @@ async def test_mail_waits_out_an_smtp_outage_and_refused_addresses_end_failed(
             )
             await harness.publish(
                 "users",
-                users_bus.VerificationCodeIssued(user_id=person.id, email=person.email, code="246810"),
+                code_issued(person, "246810"),
             )
 
         async def tried_while_down() -> bool:
@@ -128,12 +128,21 @@ async def test_connections_are_reused_and_one_the_server_closed_meanwhile_is_rep
 class _Gateway(BaseHTTPRequestHandler):
     received: list[dict[str, Any]]
     failures_left: int
+    # Numbers it refuses, quoting the message back (as some gateways do).
+    refused: set[str]
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         body["idempotency_key"] = self.headers.get("Idempotency-Key")
         body["authorization"] = self.headers.get("Authorization")
         server = self.server
+        if body["to"] in server.refused:  # type: ignore[attr-defined]
+            answer = f"cannot deliver {body['text']!r} to {body['to']}".encode()
+            self.send_response(400)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+            return
         if server.failures_left > 0:  # type: ignore[attr-defined]
             server.failures_left -= 1  # type: ignore[attr-defined]
             self.send_response(503)
@@ -152,6 +161,7 @@ def sms_gateway(failures: int) -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Gateway)
     server.received = []  # type: ignore[attr-defined]
     server.failures_left = failures  # type: ignore[attr-defined]
+    server.refused = set()  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -169,7 +179,7 @@ async def test_sms_goes_through_the_http_gateway_when_the_user_asks_for_it(
         async with running_notifications(
             engines, tokens, sms_provider="http", sms_gateway_url=url, sms_gateway_token="s3cret"
         ) as harness:
-            person = harness.users.add(phone="+491701234567")
+            person = harness.users.add(phone="+491701234567", phone_verified=True)
             no_phone = harness.users.add()
             host = harness.users.add()
             for who in (person, no_phone):

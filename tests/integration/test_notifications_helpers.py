@@ -6,6 +6,8 @@
 - `FakeUsers`: the users service's internal RPCs notifications calls (JWKS, service token,
   BatchGetUsers), for tests that run notifications without the real users service.
 - `publish`: what the relays do — an envelope XADDed to `<prefix>bus:<source>`.
+- `code_issued`, `phone_code_issued`: what users publishes to have a code sent, sealed with `SECRET`
+  (the service secret every notifications under test is given).
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ from seatmesh.bookings.v1 import bus_pb2 as bookings_bus
 from seatmesh.bus.v1 import envelope_pb2
 from seatmesh.events.v1 import events_pb2
 from seatmesh.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from seatmesh.users.v1 import bus_pb2 as users_bus
 from seatmesh.users.v1 import users_pb2, users_pb2_grpc
 from services.runtime.auth import Role
 from services.runtime.bus.envelopes import envelope_for, stream_name
 from services.runtime.redis import create_redis
+from services.runtime.sealing import Sealer
 from services.runtime.server import SERVER_OPTIONS
 from tests.support.engines import Engines
 from tests.support.services import ServiceUnderTest, serve_service
@@ -164,6 +168,7 @@ class Person:
     email: str
     display_name: str = "Test Person"
     phone: str = ""
+    phone_verified: bool = False
 
 
 @dataclass
@@ -172,9 +177,17 @@ class FakeUsers(users_pb2_grpc.UserServiceServicer):
     people: dict[str, Person] = field(default_factory=dict)
     batch_calls: int = 0
 
-    def add(self, *, display_name: str = "Test Person", phone: str = "", email_address: str = "") -> Person:
+    def add(
+        self,
+        *,
+        display_name: str = "Test Person",
+        phone: str = "",
+        phone_verified: bool = False,
+        email_address: str = "",
+    ) -> Person:
         user_id = str(uuid.uuid4())
-        person = Person(user_id, email_address or f"u-{user_id[:8]}@example.com", display_name, phone)
+        email = email_address or f"u-{user_id[:8]}@example.com"
+        person = Person(user_id, email, display_name, phone, phone_verified)
         self.people[user_id] = person
         return person
 
@@ -191,7 +204,11 @@ class FakeUsers(users_pb2_grpc.UserServiceServicer):
         return users_pb2.BatchGetUsersResponse(
             users=[
                 users_pb2.User(
-                    id=person.id, email=person.email, display_name=person.display_name, phone=person.phone
+                    id=person.id,
+                    email=person.email,
+                    display_name=person.display_name,
+                    phone=person.phone,
+                    phone_verified=person.phone_verified,
                 )
                 for user_id in request.user_ids
                 if (person := self.people.get(user_id)) is not None
@@ -223,6 +240,35 @@ async def publish(redis: aioredis.Redis, prefix: str, source: str, message: Mess
 
 async def xadd(redis: aioredis.Redis, prefix: str, source: str, envelope: envelope_pb2.Envelope) -> None:
     await redis.xadd(stream_name(prefix, source), {"e": envelope.SerializeToString()})
+
+
+# The service secret of every notifications under test: codes on the bus are sealed with it.
+SECRET = "notifications-tests-service-secret-0123456789"
+
+
+def sealed(message_type: type[Message], code: str, user_id: str) -> bytes:
+    """A code as users seals it for `message_type` (the purpose is named in users/v1/bus.proto)."""
+    purpose = f"{message_type.DESCRIPTOR.full_name}.sealed_code"
+    return Sealer(SECRET, purpose).seal(code, user_id)
+
+
+def code_issued(person: Person, code: str, **fields: Any) -> users_bus.VerificationCodeIssued:
+    """A code for `person`'s email address (or `email=`), as users publishes it."""
+    return users_bus.VerificationCodeIssued(
+        user_id=person.id,
+        email=fields.pop("email", person.email),
+        sealed_code=sealed(users_bus.VerificationCodeIssued, code, person.id),
+        **fields,
+    )
+
+
+def phone_code_issued(person: Person, code: str, phone: str, **fields: Any) -> users_bus.PhoneCodeIssued:
+    return users_bus.PhoneCodeIssued(
+        user_id=person.id,
+        phone=phone,
+        sealed_code=sealed(users_bus.PhoneCodeIssued, code, person.id),
+        **fields,
+    )
 
 
 def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
@@ -292,6 +338,7 @@ def event_message(
 # -- the service under test ---------------------------------------------------------------------------
 
 FAST_RETRIES: dict[str, Any] = {
+    "service_secret": SECRET,
     "delivery_retry_base": 0.2,
     "delivery_retry_max": 1.0,
     "delivery_max_attempts": 3,

@@ -16,13 +16,13 @@ from seatmesh.bookings.v1 import bookings_pb2
 from seatmesh.bookings.v1 import bus_pb2 as bookings_bus
 from seatmesh.events.v1 import bus_pb2 as events_bus
 from seatmesh.notifications.v1 import notifications_pb2 as pb
-from seatmesh.users.v1 import bus_pb2 as users_bus
 from services.runtime.auth import Role
 from services.runtime.bus.envelopes import DEAD_LETTER_STREAM, stream_name
 from services.runtime.errors import error_reason, status_details
 from tests.integration.test_notifications_helpers import (
     Harness,
     booking_details,
+    code_issued,
     event_message,
     eventually,
     running_notifications,
@@ -37,22 +37,25 @@ async def harness(engines: Engines, tokens: TokenFactory) -> AsyncIterator[Harne
         yield running
 
 
-async def _welcome(harness: Harness, user_id: str, count: int = 1) -> None:
-    """`count` in-app notifications for the user (welcome messages, as after registering)."""
+async def _notify(harness: Harness, user_id: str, count: int = 1) -> None:
+    """`count` in-app notifications for the user (booking confirmations)."""
+    host = harness.users.add()
     for _ in range(count):
-        await harness.publish("users", users_bus.UserRegistered(user_id=user_id, display_name="Someone"))
+        await harness.publish(
+            "bookings", bookings_bus.BookingConfirmed(booking=booking_details(user_id, host))
+        )
     inbox = harness.inbox(user_id)
 
     async def arrived() -> bool:
         return len(await inbox.all()) == count
 
-    await eventually(arrived, what="welcome notifications")
+    await eventually(arrived, what="notifications")
 
 
 async def test_users_list_and_mark_only_their_own(harness: Harness) -> None:
     alice, bob = harness.users.add(), harness.users.add()
-    await _welcome(harness, alice.id, 5)
-    await _welcome(harness, bob.id, 1)
+    await _notify(harness, alice.id, 5)
+    await _notify(harness, bob.id, 1)
     alice_inbox, bob_inbox = harness.inbox(alice.id), harness.inbox(bob.id)
 
     pages = [await alice_inbox.list(page_size=2)]
@@ -110,26 +113,28 @@ async def test_watch_receives_a_new_notification_within_a_second(harness: Harnes
             await received.put((time.monotonic(), note))
 
     reader = asyncio.create_task(read())
+    host = harness.users.add()
     try:
-        # Probe until the stream is live (the server has subscribed): a welcome message each time.
+        # Probe until the stream is live (the server has subscribed): a waitlisted booking each time.
         while True:
-            await harness.publish("users", users_bus.UserRegistered(user_id=person.id))
+            waitlisted = booking_details(person, host, state=bookings_pb2.Booking.WAITLISTED)
+            await harness.publish("bookings", bookings_bus.BookingWaitlisted(booking=waitlisted))
             try:
                 _, probe = await asyncio.wait_for(received.get(), timeout=2)
                 break
             except TimeoutError:
                 continue
-        assert probe.kind == pb.KIND_WELCOME
+        assert probe.kind == pb.KIND_BOOKING_WAITLISTED
 
         # Someone else's notification is not seen; the caller's own arrives within a second of
         # being published (the bus hop included: stream -> consumer -> commit -> NOTIFY -> stream).
-        await harness.publish("users", users_bus.UserRegistered(user_id=other.id))
-        guest_booking = booking_details(person, harness.users.add())
+        await harness.publish("bookings", bookings_bus.BookingConfirmed(booking=booking_details(other, host)))
+        guest_booking = booking_details(person, host)
         published = time.monotonic()
         await harness.publish("bookings", bookings_bus.BookingConfirmed(booking=guest_booking))
         while True:
             arrived, note = await asyncio.wait_for(received.get(), timeout=10)
-            if note.kind != pb.KIND_WELCOME:  # a late probe
+            if note.kind != pb.KIND_BOOKING_WAITLISTED:  # a late probe
                 break
         assert note.kind == pb.KIND_BOOKING_CONFIRMED
         assert note.link.endswith(guest_booking.booking_id)
@@ -196,9 +201,7 @@ async def test_preferences_default_and_decide_the_channels(harness: Harness) -> 
         ),
         metadata=inbox.metadata,
     )
-    await harness.publish(
-        "users", users_bus.VerificationCodeIssued(user_id=person.id, email=person.email, code="111222")
-    )
+    await harness.publish("users", code_issued(person, "111222"))
     await eventually(lambda: any("111222" in mail.subject for mail in harness.mail.messages(person.email)))
 
 
@@ -289,7 +292,7 @@ async def test_admins_broadcast_to_everyone_known_and_see_deliveries_and_dead_le
     admin = harness.admin()
     people = [harness.users.add() for _ in range(3)]
     for person in people:
-        await _welcome(harness, person.id)
+        await _notify(harness, person.id)
     reply = await admin.stub.SendNotification(
         pb.SendNotificationRequest(
             title="Maintenance tonight", body="We'll be back by 02:00.", channels=[pb.CHANNEL_IN_APP]
@@ -314,9 +317,9 @@ async def test_admins_broadcast_to_everyone_known_and_see_deliveries_and_dead_le
 
     await harness.settle()
     sent = await harness.deliveries(pb.Delivery.SENT)
-    welcome = [item for item in sent if item.recipient_id == people[0].id]
-    assert [(item.kind, item.channel, item.address, item.attempts) for item in welcome] == [
-        (pb.KIND_WELCOME, pb.CHANNEL_EMAIL, people[0].email, 1)
+    confirmation = [item for item in sent if item.recipient_id == people[0].id]
+    assert [(item.kind, item.channel, item.address, item.attempts) for item in confirmation] == [
+        (pb.KIND_BOOKING_CONFIRMED, pb.CHANNEL_EMAIL, people[0].email, 1)
     ]
 
     # A message nobody can read goes to the dead-letter stream at once and is listed.

@@ -5,15 +5,25 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
+import json
+import logging
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import available_timezones
 
 import grpc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.strategies import datetimes as hypothesis_datetimes
 from pydantic import ValidationError
 
 from seatmesh.notifications.v1 import notifications_pb2 as pb
+from seatmesh.users.v1 import bus_pb2 as users_bus
 from services.notifications import content
+from services.notifications.channels import RecipientRefused
+from services.notifications.codes import CodeOpener
 from services.notifications.content import Links
 from services.notifications.convert import (
     CHANNEL_FROM_PROTO,
@@ -29,25 +39,32 @@ from services.notifications.domain.messages import (
     EventChange,
     EventSummary,
     describe_offset,
+    format_span,
     format_time,
 )
+from services.notifications.domain.records import Account, ClaimedDelivery, Contact
 from services.notifications.domain.rules import (
     DEFAULT_CHOICE,
     ChannelChoice,
     ReminderOffsets,
+    SendDraft,
     configurable_kinds,
     effective_preferences,
     reminder_still_useful,
     reminders_for,
     requested_channels,
     retry_delay,
+    unverified_number,
     validate_preferences,
     validate_send,
+    welcome_due,
+    welcome_key,
 )
 from services.notifications.mailer import EmailRenderer, valid_address
 from services.notifications.settings import NotificationsSettings
-from services.notifications.sms import SmsRenderer
+from services.notifications.sms import MAX_SMS_LENGTH, SmsRenderer, sms_provider
 from services.runtime.errors import ServiceError
+from services.runtime.sealing import Sealer
 
 LINKS = Links("https://seatmesh.example/")
 BERLIN_EVENT = EventSummary(
@@ -211,7 +228,7 @@ def test_content_survives_storage() -> None:
     assert original.link == "https://seatmesh.example/v1/bookings/b1"
     assert "Seats: 3 seats" in original.body
     code = content.verification_code(
-        code="123456",
+        sealed_code=b"\x01sealed bytes",
         display_name="Ada",
         expire_time=datetime(2031, 1, 1, 0, 15, tzinfo=UTC),
         now=datetime(2031, 1, 1, tzinfo=UTC),
@@ -219,7 +236,6 @@ def test_content_survives_storage() -> None:
     assert Content.from_json(code.to_json()) == code
     # Every field is stored (a new field must not be silently dropped).
     assert set(code.to_json()) == {field.name for field in dataclasses.fields(Content)}
-    assert code.subject == "123456 is your seatmesh verification code"
     assert "expires in 15 minutes" in code.body
 
 
@@ -228,6 +244,7 @@ def test_emails_have_text_and_escaped_html_a_stable_id_and_a_footer_unless_trans
     booking = BookingSummary(booking_id="b1", seats=1, event=BERLIN_EVENT)
     message = renderer.render(
         content.booking_confirmed(booking, LINKS),
+        code="",
         delivery_id="d-1",
         to_address="gus@example.com",
         to_name="Gus Ünal",
@@ -246,9 +263,11 @@ def test_emails_have_text_and_escaped_html_a_stable_id_and_a_footer_unless_trans
     assert parsed["List-Unsubscribe"] == "<https://seatmesh.example/v1/notifications/preferences>"
 
     code = content.verification_code(
-        code="654321", display_name="Ada", expire_time=None, now=datetime.now(UTC)
+        sealed_code=b"\x01sealed", display_name="Ada", expire_time=None, now=datetime.now(UTC)
     )
-    rendered = renderer.render(code, delivery_id="d-2", to_address="ada@example.com", to_name="")
+    rendered = renderer.render(
+        code, code="654321", delivery_id="d-2", to_address="ada@example.com", to_name=""
+    )
     security = email.message_from_bytes(rendered.data, policy=email.policy.default)
     assert "Hi Ada," in security.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert "654321" in str(security["Subject"])
@@ -278,7 +297,9 @@ def test_emails_are_well_formed_mime_whatever_the_text(title: str, name: str) ->
     )
     booking = BookingSummary(booking_id="b1", seats=2, event=event)
     message = content.booking_confirmed(booking, LINKS)
-    rendered = renderer.render(message, delivery_id="d-1", to_address="gus@example.com", to_name=name)
+    rendered = renderer.render(
+        message, code="", delivery_id="d-1", to_address="gus@example.com", to_name=name
+    )
     data = rendered.data
     # CRLF line ends only, no 8-bit bytes (no server needs 8BITMIME), headers within 78
     # characters a line, body lines within SMTP's limit.
@@ -294,7 +315,7 @@ def test_emails_are_well_formed_mime_whatever_the_text(title: str, name: str) ->
     assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]  # type: ignore[attr-defined]
     assert all(not part.defects for part in parsed.walk())
     # Headers decode to what was meant; control characters never start a header of their own.
-    assert str(parsed["Subject"]) == message.subject.replace("\r\n", " ")
+    assert str(parsed["Subject"]) == message.title.replace("\r\n", " ")
     assert parsed["Bcc"] is None
     assert parsed["To"].addresses[0].addr_spec == "gus@example.com"
     assert parsed["To"].addresses[0].display_name == " ".join(name.split()).replace("\n", " ")
@@ -307,7 +328,13 @@ def test_emails_are_well_formed_mime_whatever_the_text(title: str, name: str) ->
 
     text = lines(parsed.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
     html = lines(parsed.get_body(preferencelist=("html",)).get_content())  # type: ignore[union-attr]
-    values = {"content": message, "name": name, "preferences_link": renderer.preferences_link}
+    values = {
+        "content": message,
+        "code": "",
+        "subject": message.title,
+        "name": name,
+        "preferences_link": renderer.preferences_link,
+    }
     assert text == lines(renderer._text.render(values))
     # Non-ASCII characters of the HTML part travel as character references.
     assert html == lines(renderer._html.render(values)).encode("ascii", "xmlcharrefreplace").decode()
@@ -318,11 +345,13 @@ def test_emails_are_well_formed_mime_whatever_the_text(title: str, name: str) ->
 def test_sms_text_is_short() -> None:
     renderer = SmsRenderer()
     booking = BookingSummary(booking_id="b1", seats=1, event=BERLIN_EVENT)
-    assert renderer.render(content.booking_confirmed(booking, LINKS)) == (
+    assert renderer.render(content.booking_confirmed(booking, LINKS), code="") == (
         "seatmesh: Booking confirmed: Jazz <night> https://seatmesh.example/v1/bookings/b1"
     )
-    code = content.verification_code(code="654321", display_name="", expire_time=None, now=datetime.now(UTC))
-    assert renderer.render(code) == "654321 is your seatmesh verification code."
+    code = content.phone_verification_code(
+        sealed_code=b"\x01sealed", display_name="", expire_time=None, now=datetime.now(UTC)
+    )
+    assert renderer.render(code, code="654321") == "654321 is your seatmesh verification code."
 
 
 def test_addresses_are_checked_before_sending() -> None:
@@ -348,3 +377,250 @@ def test_settings_refuse_contradictions() -> None:
         NotificationsSettings(**base, sms_provider="http")
     with pytest.raises(ValidationError, match="DELIVERY_LEASE"):
         NotificationsSettings(**base, smtp_timeout=30, delivery_lease=40)
+
+
+# -- defect 4 of issue 11: times at the edges of what a datetime can hold -----------------------------
+
+# The issue's case: an event ending in year 9999 in a zone ahead of UTC (its local end is in year
+# 10000, which no datetime can hold), and its mirror image at year 1 in a zone behind UTC.
+EDGE_EVENTS = [
+    EventSummary(
+        event_id="e9",
+        title="The last party",
+        start_time=datetime(9999, 12, 31, 18, 0, tzinfo=UTC),
+        end_time=datetime(9999, 12, 31, 23, 0, tzinfo=UTC),
+        time_zone="Asia/Tokyo",
+    ),
+    EventSummary(
+        event_id="e1",
+        title="The first party",
+        start_time=datetime(1, 1, 1, 0, 0, tzinfo=UTC),
+        end_time=datetime(1, 1, 1, 3, 0, tzinfo=UTC),
+        time_zone="America/New_York",
+    ),
+]
+
+
+def _every_message_about(event: EventSummary) -> list[Content]:
+    booking = BookingSummary(booking_id="b1", seats=2, event=event, waitlist_position=3)
+    change = EventChange(
+        changed_fields=["start_time", "end_time"],
+        previous_start_time=event.start_time,
+        previous_end_time=event.end_time,
+    )
+    return [
+        content.booking_confirmed(booking, LINKS),
+        content.request_sent(booking, event.end_time, LINKS),
+        content.approval_requested(booking, event.end_time, LINKS),
+        content.booking_approved(booking, LINKS),
+        content.booking_rejected(booking, None, "", LINKS),
+        content.booking_expired(booking, None, LINKS),
+        content.booking_waitlisted(booking, LINKS),
+        content.booking_promoted(booking, False, LINKS),
+        content.booking_cancelled(booking, None, "", LINKS),
+        content.guest_cancelled(booking, "", LINKS),
+        content.event_updated(event, change, LINKS),
+        content.event_cancelled(event, "", LINKS),
+        content.reminder(event, Kind.REMINDER_1H, timedelta(hours=1), LINKS),
+        content.rate_event(event, LINKS),
+        content.organizer_message(event, "Hello", "Soon", LINKS),
+    ]
+
+
+@pytest.mark.parametrize("event", EDGE_EVENTS, ids=["year-9999-east", "year-1-west"])
+def test_every_message_about_an_event_at_the_edge_of_time_renders(event: EventSummary) -> None:
+    renderer = EmailRenderer(sender="seatmesh <no-reply@mail.example>", public_url="https://seatmesh.example")
+    for message in _every_message_about(event):
+        assert Content.from_json(message.to_json()) == message
+        renderer.render(message, code="", delivery_id="d-1", to_address="gus@example.com", to_name="Gus")
+        SmsRenderer().render(message, code="")
+    # What cannot be shown in the event's zone is shown, correctly, in UTC.
+    assert EDGE_EVENTS[0].when() == "Friday, 31 December 9999, 18:00–23:00 UTC"
+    assert format_time(EDGE_EVENTS[0].end_time, "Asia/Tokyo") == "Friday, 31 December 9999, 23:00 UTC"
+    assert format_time(EDGE_EVENTS[0].start_time - timedelta(days=1), "Asia/Tokyo") == (
+        "Friday, 31 December 9999, 03:00 JST (Asia/Tokyo)"
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.one_of(
+        hypothesis_datetimes(timezones=st.just(UTC)),
+        # The edges, where a zone's offset leaves the range a datetime can hold.
+        hypothesis_datetimes(min_value=datetime(9999, 12, 30), timezones=st.just(UTC)),
+        hypothesis_datetimes(max_value=datetime(1, 1, 2), timezones=st.just(UTC)),
+    ),
+    length=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=40)),
+    zone_name=st.sampled_from([*sorted(available_timezones()), "", "Mars/Olympus", "../etc/passwd"]),
+)
+def test_time_formatting_is_total(start: datetime, length: timedelta, zone_name: str) -> None:
+    end = start + length if start <= datetime.max.replace(tzinfo=UTC) - length else start
+    assert format_time(start, zone_name)
+    assert format_span(start, end, zone_name)
+
+
+def test_reminders_of_an_event_at_the_start_of_time_are_skipped_not_raised() -> None:
+    offsets = ReminderOffsets(timedelta(hours=24), timedelta(hours=1))
+    start = datetime(1, 1, 1, 0, 30, tzinfo=UTC)
+    assert reminders_for(start, datetime(2031, 1, 1, tzinfo=UTC), offsets) == []
+    assert reminders_for(start, datetime(1, 1, 1, tzinfo=UTC), offsets) == []
+
+
+# -- defects 7 and 10 of issue 11: bounded requests ---------------------------------------------------
+
+
+def test_a_preference_list_longer_than_the_kinds_is_one_problem_not_one_per_entry() -> None:
+    # The issue's case: a thousand duplicate entries made a thousand violations (a 1 MB trailer).
+    request = pb.NotificationPreferences(kinds=[pb.KindPreference(kind=pb.KIND_WELCOME)] * 1000)
+    with pytest.raises(ServiceError) as raised:
+        validate_preferences(preference_choices(request), given=True)
+    assert [(violation.field, violation.description) for violation in raised.value.violations] == [
+        ("preferences.kinds", f"must have at most {len(configurable_kinds())} entries, one per kind")
+    ]
+    every_kind = [pb.KindPreference(kind=KIND_TO_PROTO[kind]) for kind in configurable_kinds()]
+    assert len(
+        validate_preferences(preference_choices(pb.NotificationPreferences(kinds=every_kind)), given=True)
+    ) == len(every_kind)
+
+
+def test_a_send_names_more_channels_than_there_are_as_one_problem() -> None:
+    request = pb.SendNotificationRequest(
+        event_id=str(uuid.uuid4()), title="T", body="B", channels=[pb.CHANNEL_EMAIL] * 1000
+    )
+    with pytest.raises(ServiceError) as raised:
+        validate_send(send_draft(request), is_admin=False)
+    assert [violation.field for violation in raised.value.violations] == ["channels"]
+
+
+@pytest.mark.parametrize(
+    ("channels", "longest"),
+    [
+        ([], 5000),
+        ([pb.CHANNEL_IN_APP], 5000),
+        ([pb.CHANNEL_EMAIL, pb.CHANNEL_IN_APP], 5000),
+        ([pb.CHANNEL_SMS], 160),
+        ([pb.CHANNEL_EMAIL, pb.CHANNEL_SMS], 160),
+    ],
+)
+def test_the_body_of_a_send_is_capped_by_its_strictest_channel(channels: list[int], longest: int) -> None:
+    def draft(body: str) -> SendDraft:
+        request = pb.SendNotificationRequest(
+            event_id=str(uuid.uuid4()),
+            title="T",
+            body=body,
+            channels=channels,  # type: ignore[arg-type]
+        )
+        return send_draft(request)
+
+    assert validate_send(draft("x" * longest), is_admin=False).body == "x" * longest
+    with pytest.raises(ServiceError) as raised:
+        validate_send(draft("x" * (longest + 1)), is_admin=False)
+    [violation] = raised.value.violations
+    assert violation.field == "body"
+    assert violation.description.endswith("when sent by SMS") == (longest == 160)
+
+
+def test_an_sms_carries_what_a_sender_wrote_and_never_runs_long() -> None:
+    renderer = SmsRenderer()
+    message = content.organizer_message(BERLIN_EVENT, "Doors at 17:30", "Bring your ticket.", LINKS)
+    assert renderer.render(message, code="") == (
+        "seatmesh: Jazz <night>: Doors at 17:30 — Bring your ticket. https://seatmesh.example/v1/events/e1"
+    )
+    # Whatever the titles, names and bodies (other producers, old rows), one SMS stays short; the
+    # link stays whole.
+    long_event = dataclasses.replace(BERLIN_EVENT, title="Ü" * 200)
+    for long in (
+        content.organizer_message(long_event, "T" * 200, "B" * 5000, LINKS),
+        content.announcement("T" * 200, "B" * 5000, LINKS),
+    ):
+        text = renderer.render(long, code="")
+        assert len(text) == MAX_SMS_LENGTH
+        assert text.endswith("… " + long.link)
+
+
+# -- defects 5, 7 and 8 of issue 11: who gets what ----------------------------------------------------
+
+SECRET = "unit-test-service-secret-0123456789abcdef"
+USER_ID = "0d6f2b0c-3c1b-4c56-9b5e-0a8b8f1e2d3c"
+
+
+def _claimed(content_: Content, channel: Channel, *, address: str | None = None) -> ClaimedDelivery:
+    now = datetime.now(UTC)
+    return ClaimedDelivery(
+        id=uuid.uuid4(),
+        message_id=uuid.uuid4(),
+        channel=channel,
+        recipient_id=uuid.UUID(USER_ID),
+        address=address,
+        attempts=1,
+        created_at=now,
+        content=content_,
+        expires_at=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("channel", "message_type"),
+    [(Channel.EMAIL, users_bus.VerificationCodeIssued), (Channel.SMS, users_bus.PhoneCodeIssued)],
+)
+def test_a_code_opens_only_for_its_user_on_its_channel(channel: Channel, message_type: type) -> None:
+    # Sealed as users seals it: the purpose is the sealed field's name, the context the user's id.
+    purpose = f"{message_type.DESCRIPTOR.full_name}.sealed_code"
+    sealed = Sealer(SECRET, purpose).seal("493817", USER_ID)
+    compose = content.verification_code if channel is Channel.EMAIL else content.phone_verification_code
+    message = compose(sealed_code=sealed, display_name="Ada", expire_time=None, now=datetime.now(UTC))
+    # At rest the content holds the sealed bytes only.
+    assert "493817" not in json.dumps(message.to_json())
+    opener = CodeOpener(SECRET)
+    assert opener.open(_claimed(Content.from_json(message.to_json()), channel)) == "493817"
+    other_channel = Channel.SMS if channel is Channel.EMAIL else Channel.EMAIL
+    someone_else = dataclasses.replace(_claimed(message, channel), recipient_id=uuid.uuid4())
+    for unopenable, opener_ in (
+        (someone_else, opener),
+        (_claimed(message, other_channel), opener),
+        (_claimed(message, channel), CodeOpener(SECRET + "x")),
+    ):
+        with pytest.raises(RecipientRefused) as refused:
+            opener_.open(unopenable)
+        assert refused.value.permanent
+    assert opener.open(_claimed(content.announcement("T", "B", LINKS), channel)) == ""
+
+
+def test_an_sms_goes_only_to_a_verified_number_or_the_number_being_verified() -> None:
+    text = _claimed(content.announcement("T", "B", LINKS), Channel.SMS)
+    unverified = Contact(
+        user_id=USER_ID, email="a@example.com", display_name="A", phone="+4917", phone_verified=False
+    )
+    verified = dataclasses.replace(unverified, phone_verified=True)
+    assert unverified_number(text, unverified)
+    assert not unverified_number(text, verified)
+    code = _claimed(content.announcement("T", "B", LINKS), Channel.SMS, address="+4918")
+    assert not unverified_number(code, unverified)
+
+
+def test_an_account_is_welcomed_once_registered_and_verified() -> None:
+    assert welcome_due(Account(USER_ID, organizer=False, email_verified=True))
+    assert welcome_due(Account(USER_ID, organizer=True, email_verified=True))
+    assert not welcome_due(Account(USER_ID, organizer=True, email_verified=False))
+    # Registered before this service waited for verification: welcomed back then.
+    assert not welcome_due(Account(USER_ID, organizer=None, email_verified=True))
+    assert welcome_key(USER_ID) == welcome_key(USER_ID) != welcome_key(str(uuid.uuid4()))
+
+
+@pytest.mark.parametrize("dev_mode", [False, True])
+async def test_the_console_sms_provider_logs_a_code_only_in_dev_mode(
+    dev_mode: bool, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`console` is the default provider (also in the Kubernetes base): outside development it must
+    not write codes where logs go."""
+    provider = sms_provider(NotificationsSettings(database_url="postgresql://x/y", dev_mode=dev_mode))
+    with caplog.at_level(logging.INFO):
+        await provider.send(
+            delivery_id="d-1", to="+4917", text="493817 is your seatmesh verification code.", code="493817"
+        )
+        await provider.send(delivery_id="d-2", to="+4917", text="seatmesh: Booking confirmed", code="")
+    shown = capsys.readouterr().out + "\n".join(
+        f"{record.getMessage()} {record.__dict__}" for record in caplog.records
+    )
+    assert ("493817" in shown) == dev_mode
+    assert "seatmesh: Booking confirmed" in shown

@@ -35,6 +35,8 @@ class Kind(StrEnum):
 
 # Security mail goes to the address being verified, by email, whatever the preferences say.
 SECURITY_KINDS = frozenset({Kind.VERIFICATION_CODE})
+# Messages a person wrote: their text is the news, so even an SMS carries it (within its limit).
+WRITTEN_KINDS = frozenset({Kind.ORGANIZER_MESSAGE, Kind.ANNOUNCEMENT})
 
 
 class Channel(StrEnum):

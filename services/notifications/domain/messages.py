@@ -7,9 +7,10 @@ each recipient (adding their name). Times are shown in the event's own time zone
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,18 +26,16 @@ class Content:
     facts: tuple[tuple[str, str], ...] = ()
     link: str = ""
     action: str = ""
-    # A verification code, shown prominently (and in the subject).
-    code: str = ""
+    # A verification code as the users service sealed it (services/runtime/sealing.py). It stays
+    # sealed wherever the message rests; the delivery worker opens it only to render the email or
+    # SMS that shows it, and it is blanked once that is sent or given up.
+    sealed_code: bytes = b""
     # Don't deliver after this: a code that expired, a reminder of an event that started.
     expires_at: datetime | None = None
     # Who it's for when there is no directory lookup (security mail).
     recipient_name: str = ""
     # Security mail and the like: no "manage your preferences" footer, because preferences don't apply.
     transactional: bool = False
-
-    @property
-    def subject(self) -> str:
-        return f"{self.code} is your seatmesh verification code" if self.code else self.title
 
     @property
     def body(self) -> str:
@@ -56,7 +55,7 @@ class Content:
             "facts": [list(fact) for fact in self.facts],
             "link": self.link,
             "action": self.action,
-            "code": self.code,
+            "sealed_code": base64.b64encode(self.sealed_code).decode(),
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "recipient_name": self.recipient_name,
             "transactional": self.transactional,
@@ -72,7 +71,7 @@ class Content:
             facts=tuple((str(label), str(value)) for label, value in data.get("facts", ())),
             link=str(data.get("link", "")),
             action=str(data.get("action", "")),
-            code=str(data.get("code", "")),
+            sealed_code=base64.b64decode(data.get("sealed_code", "")),
             expires_at=datetime.fromisoformat(expires) if expires else None,
             recipient_name=str(data.get("recipient_name", "")),
             transactional=bool(data.get("transactional", False)),
@@ -148,18 +147,31 @@ def _zone_label(local: datetime) -> str:
     return str(name)
 
 
+def _on_clock(moments: Sequence[datetime], tz: ZoneInfo) -> list[datetime]:
+    """The moments on the zone's clock, or all of them in UTC when the zone's clock reads a date no
+    datetime can hold (the last hours of year 9999 east of UTC, the first of year 1 west of it):
+    a message about such an event still says when it is, correctly, instead of failing."""
+    try:
+        return [moment.astimezone(tz) for moment in moments]
+    except OverflowError:
+        return [moment.astimezone(UTC) for moment in moments]
+
+
+def _describe(local: datetime) -> str:
+    return f"{local:%A}, {local.day} {local:%B %Y, %H:%M} {_zone_label(local)}"
+
+
 def format_time(moment: datetime, time_zone: str) -> str:
     """'Saturday, 5 December 2026, 18:00 CET (Europe/Berlin)' (UTC when the zone is unknown)."""
-    local = moment.astimezone(zone(time_zone))
-    return f"{local:%A}, {local.day} {local:%B %Y, %H:%M} {_zone_label(local)}"
+    [local] = _on_clock([moment], zone(time_zone))
+    return _describe(local)
 
 
 def format_span(start: datetime, end: datetime, time_zone: str) -> str:
     """'Saturday, 5 December 2026, 18:00–21:00 CET (Europe/Berlin)'; both dates when it spans days."""
-    tz = zone(time_zone)
-    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    local_start, local_end = _on_clock([start, end], zone(time_zone))
     if local_start.date() != local_end.date():
-        return f"{format_time(start, time_zone)} – {format_time(end, time_zone)}"
+        return f"{_describe(local_start)} – {_describe(local_end)}"
     day = f"{local_start:%A}, {local_start.day} {local_start:%B %Y}"
     if local_start.tzname() == local_end.tzname():
         return f"{day}, {local_start:%H:%M}–{local_end:%H:%M} {_zone_label(local_start)}"

@@ -31,7 +31,8 @@ class ToEventGuests:
 
 @dataclass(frozen=True)
 class ToEveryoneKnown:
-    """Every user this service has heard of on the bus (an admin's announcement)."""
+    """Every user this service has heard of on the bus whose email address is verified (an admin's
+    announcement)."""
 
 
 Recipients = ToUsers | ToEventGuests | ToEveryoneKnown
@@ -47,13 +48,26 @@ class Registration:
 
 
 @dataclass(frozen=True)
-class CodeIssued:
-    """A verification code for the address being verified (which may not be the account's yet)."""
+class Account:
+    """What the users service's bus events told of an account."""
 
     user_id: str
-    email: str
+    # Whether it registered as an organizer; None while its registration was not heard of (or
+    # happened before this service kept track, when the welcome went out at registration).
+    organizer: bool | None
+    email_verified: bool
+
+
+@dataclass(frozen=True)
+class CodeIssued:
+    """A verification code for the address being verified (which may not be the account's yet): an
+    email address, or a phone number."""
+
+    user_id: str
+    address: str
     display_name: str
-    code: str
+    # Sealed by the users service for this user; b"" when the message carried none.
+    sealed_code: bytes
     expire_time: datetime | None
 
 
@@ -162,6 +176,8 @@ class Contact:
     email: str
     display_name: str
     phone: str
+    # Confirmed by its owner with a code sent to it: only then does an SMS go to it.
+    phone_verified: bool
 
 
 @dataclass(frozen=True)

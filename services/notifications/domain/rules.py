@@ -19,7 +19,7 @@ from services.notifications.domain.kinds import (
     DeliveryState,
     Kind,
 )
-from services.notifications.domain.records import ClaimedDelivery
+from services.notifications.domain.records import Account, ClaimedDelivery, Contact
 from services.runtime.errors import Violations, permission_denied
 
 # -- preferences and channels -------------------------------------------------------------------------
@@ -92,6 +92,25 @@ def why_hopeless(delivery: ClaimedDelivery, *, now: datetime, max_attempts: int)
     return None
 
 
+def unverified_number(delivery: ClaimedDelivery, contact: Contact | None) -> bool:
+    """An SMS would go to the account's phone number, which its owner has not verified: it must not
+    (anybody can type in anybody's number, and every SMS costs the operator).
+
+    The code that verifies a number is the one exception: it names that number itself (the
+    delivery's address), and goes to it.
+    """
+    return delivery.address is None and contact is not None and not contact.phone_verified
+
+
+# -- accounts -----------------------------------------------------------------------------------------
+
+
+def welcome_due(account: Account) -> bool:
+    """An account is welcomed once its email address is verified: before that, the address may be
+    anybody's (sign-up costs nothing, and the welcome would go to whoever was typed in)."""
+    return account.organizer is not None and account.email_verified
+
+
 # -- bookings -----------------------------------------------------------------------------------------
 
 
@@ -138,8 +157,16 @@ def reminders_for(
     A reminder whose due time had already passed when the booking was confirmed is skipped: who
     books two hours ahead has just been told when it starts and needs no "tomorrow" reminder.
     """
-    due = [(kind, start_time - offset) for kind, offset in offsets.items()]
-    return [(kind, when) for kind, when in due if when > confirmed_at]
+    due = []
+    for kind, offset in offsets.items():
+        try:
+            when = start_time - offset
+        except OverflowError:
+            # Due before the first moment a datetime can hold: long past, like any missed reminder.
+            continue
+        if when > confirmed_at:
+            due.append((kind, when))
+    return due
 
 
 def reminder_still_useful(start_time: datetime, now: datetime) -> bool:
@@ -166,6 +193,12 @@ def event_completed_key(event_id: str) -> str:
     return f"event-completed:{event_id}"
 
 
+def welcome_key(user_id: str) -> str:
+    """Once per account, whichever of its registration and verification is heard of last, and
+    however often its address is verified again (a new address)."""
+    return f"welcome:{user_id}"
+
+
 def send_key(sender_id: str, request_id: str) -> str:
     return f"send:{sender_id}:{request_id}"
 
@@ -180,11 +213,21 @@ class KindChoice:
     choice: ChannelChoice
 
 
+# Each kind at most once, so a longer list is wrong as a whole: it is refused with one violation
+# rather than one per entry (a thousand duplicates must not make a thousand problems).
+MAX_PREFERENCE_ENTRIES = len(configurable_kinds())
+
+
 def validate_preferences(entries: Sequence[KindChoice], *, given: bool) -> dict[Kind, ChannelChoice]:
     """The choices to store, one per kind; every problem with the request at once."""
     violations = Violations()
     if not given:
         violations.add("preferences", "is required")
+    if len(entries) > MAX_PREFERENCE_ENTRIES:
+        violations.add(
+            "preferences.kinds", f"must have at most {MAX_PREFERENCE_ENTRIES} entries, one per kind"
+        )
+        violations.raise_if_any()
     choices: dict[Kind, ChannelChoice] = {}
     for index, entry in enumerate(entries):
         path = f"preferences.kinds[{index}].kind"
@@ -221,13 +264,28 @@ class Send:
     channels: frozenset[Channel]
 
 
+# The longest body a sender may write, per channel. An SMS carries the body whole and every segment
+# is paid for by the operator, so it is far shorter than what the inbox or an email shows.
+MAX_BODY = {Channel.IN_APP: 5000, Channel.EMAIL: 5000, Channel.SMS: 160}
+# Naming a channel twice adds nothing, so a list longer than all of them is a mistake.
+MAX_CHANNELS = len(Channel)
+
+
 def validate_send(draft: SendDraft, *, is_admin: bool) -> Send:
     violations = Violations()
     title, body = draft.title.strip(), draft.body.strip()
     violations.check(1 <= len(title) <= 200, "title", "must be 1–200 characters")
-    violations.check(1 <= len(body) <= 5000, "body", "must be 1–5,000 characters")
-    for index, channel in enumerate(draft.channels):
-        violations.check(channel is not None, f"channels[{index}]", "must be IN_APP, EMAIL or SMS")
+    if len(draft.channels) > MAX_CHANNELS:
+        violations.add("channels", f"must have at most {MAX_CHANNELS} entries")
+    else:
+        for index, channel in enumerate(draft.channels):
+            violations.check(channel is not None, f"channels[{index}]", "must be IN_APP, EMAIL or SMS")
+    channels = requested_channels(channel for channel in draft.channels if channel is not None)
+    # The strictest channel the message goes to decides.
+    limit, strictest = min((MAX_BODY[channel], channel) for channel in channels)
+    if not 1 <= len(body) <= limit:
+        sent_by = " when sent by SMS" if strictest is Channel.SMS else ""
+        violations.add("body", f"must be 1–{limit:,} characters{sent_by}")
     event_id: str | None = None
     if draft.event_id:
         try:
@@ -237,7 +295,6 @@ def validate_send(draft: SendDraft, *, is_admin: bool) -> Send:
     elif not is_admin:
         violations.add("event_id", "is required: organizers write to the attendees of one of their events")
     violations.raise_if_any()
-    channels = requested_channels(channel for channel in draft.channels if channel is not None)
     return Send(event_id=event_id, title=title, body=body, channels=frozenset(channels))
 
 

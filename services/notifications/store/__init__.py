@@ -4,9 +4,9 @@ of work with the service's other writes; bus handlers run in one).
 
 Split by concern, each module holding its statements and its part of the two classes:
 `fan_out` (who a message is for; the message with its in-app rows and deliveries), `projections`
-(bookings and events as the bus described them), `reminders` (the schedule), `deliveries` (email
-and SMS sends), `inbox` (in-app notifications and preferences), `sends` (SendNotification's
-request ids).
+(bookings and events as the bus described them), `accounts` (registrations and verifications, for
+the welcome), `reminders` (the schedule), `deliveries` (email and SMS sends), `inbox` (in-app
+notifications and preferences), `sends` (SendNotification's request ids).
 
 Static statements are SQLAlchemy Core built and compiled once at import (`Statement.of`): building
 constructs costs more CPU than running them, and a bus message runs several. Lists with filters
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 
+from services.notifications.store.accounts import Accounts
 from services.notifications.store.deliveries import DeliveryOutcomes, DeliveryQueue
 from services.notifications.store.fan_out import FanOut
 from services.notifications.store.inbox import InboxReads, InboxWrites
@@ -27,7 +28,7 @@ from services.runtime.database import Database, Transaction
 
 
 class NotificationTransaction(
-    FanOut, Projections, Reminders, DeliveryOutcomes, InboxWrites, Sends, Transaction
+    FanOut, Projections, Accounts, Reminders, DeliveryOutcomes, InboxWrites, Sends, Transaction
 ):
     """One unit of work of notifications: its statements commit together or not at all."""
 

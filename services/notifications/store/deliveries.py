@@ -59,11 +59,11 @@ _CLAIM = Statement.of(
     )
 )
 
-# A verification code is kept only until its email is sent or given up.
+# A verification code is kept (sealed) only until its email or SMS is sent or given up.
 _scrub = (
     update(messages)
     .where(messages.c.id == bindparam("p_message_id", type_=Uuid))
-    .values(content=messages.c.content.op("||")(func.jsonb_build_object("code", "")))
+    .values(content=messages.c.content.op("||")(func.jsonb_build_object("sealed_code", "")))
 )
 _sent = (
     update(deliveries)
@@ -165,7 +165,7 @@ class DeliveryQueue:
         return [_claimed(row) for row in sorted(rows, key=lambda row: (row.created_at, row.id))]
 
     async def mark_sent(self, delivery: ClaimedDelivery, address: str) -> None:
-        statement = _MARK_SENT_AND_SCRUB if delivery.content.code else _MARK_SENT
+        statement = _MARK_SENT_AND_SCRUB if delivery.content.sealed_code else _MARK_SENT
         await self.database.execute(
             statement, p_delivery_id=delivery.id, p_message_id=delivery.message_id, p_sent_to=address
         )
@@ -205,7 +205,7 @@ class DeliveryOutcomes(Executor):
             p_address=address,
             p_error=error[:_ERROR_LENGTH],
         )
-        if state is DeliveryState.FAILED and delivery.content.code:
+        if state is DeliveryState.FAILED and delivery.content.sealed_code:
             await self.execute(_SCRUB, p_message_id=delivery.message_id)
 
     async def release(
@@ -228,5 +228,5 @@ class DeliveryOutcomes(Executor):
 
     async def expire(self, delivery: ClaimedDelivery, reason: str) -> None:
         await self.execute(_EXPIRE, p_delivery_id=delivery.id, p_reason=reason)
-        if delivery.content.code:
+        if delivery.content.sealed_code:
             await self.execute(_SCRUB, p_message_id=delivery.message_id)

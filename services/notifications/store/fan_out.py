@@ -13,7 +13,20 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Boolean, String, and_, any_, bindparam, false, func, literal, select, true, union_all
+from sqlalchemy import (
+    Boolean,
+    String,
+    and_,
+    any_,
+    bindparam,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.sql import Select
 from sqlalchemy.types import Text, Uuid
@@ -51,7 +64,13 @@ def _people(source: str) -> Select[Any]:
             )
             .distinct()
         )
-    return select(known_users.c.user_id.label("user_id"))
+    # Everyone known; but an account whose registration was heard of (organizer not NULL) only
+    # once its email address is verified: as with the welcome, nothing goes to an address nobody
+    # confirmed. Accounts known otherwise (from before registrations were followed, or from
+    # bookings and events, which take a verified address) are reached as they always were.
+    return select(known_users.c.user_id.label("user_id")).where(
+        or_(known_users.c.email_verified, known_users.c.organizer.is_(None))
+    )
 
 
 def _audience(recipients: Recipients) -> tuple[str, dict[str, Any]]:
@@ -136,7 +155,8 @@ def _fan_out(source: str) -> Select[Any]:
 
 
 def _security_mail(source: str) -> Select[Any]:
-    """The message and its email to the address being verified, whatever the preferences say."""
+    """The message and its one delivery (an email or an SMS) to the address being verified,
+    whatever the preferences say."""
     message = _UPSERT_MESSAGE.cte("message")
     people = _people(source).cte("people")
     outgoing = (
@@ -146,7 +166,7 @@ def _security_mail(source: str) -> Select[Any]:
             select(
                 message.c.id,
                 bindparam("kind", type_=String),
-                literal(Channel.EMAIL.value, String),
+                bindparam("channel", type_=String),
                 people.c.user_id,
                 bindparam("address", type_=String),
             ).select_from(message.join(people, true())),
@@ -182,8 +202,9 @@ class FanOut(Executor):
         preferences.
 
         `channels` limits what the sender asked for (None: every channel the preferences allow).
-        Security kinds go by email to `address` whatever the preferences say. Safe to repeat: the
-        unique keys turn a second call for the same (source_key, kind) into no new rows.
+        Security kinds go to `address` whatever the preferences say, on the one channel named (by
+        email unless told otherwise). Safe to repeat: the unique keys turn a second call for the
+        same (source_key, kind) into no new rows.
         """
         source, people = _audience(recipients)
         message = {
@@ -196,7 +217,10 @@ class FanOut(Executor):
             "expires_at": content.expires_at,
         }
         if content.kind in SECURITY_KINDS:
-            [row] = await self.rows(_SECURITY_MAIL[source], **message, **people, address=address)
+            [channel] = channels if channels is not None else [Channel.EMAIL]
+            [row] = await self.rows(
+                _SECURITY_MAIL[source], **message, **people, channel=channel, address=address
+            )
         else:
             wanted = set(Channel) if channels is None else set(channels)
             [row] = await self.rows(

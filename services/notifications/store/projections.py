@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, literal, or_, select, union
+from sqlalchemy import bindparam, delete, literal, or_, select, union
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.types import Uuid
 
@@ -114,6 +114,10 @@ _APPLY_EVENT = Statement.of(
 )
 
 _EVENT = Statement.of(select(events).where(events.c.event_id == bindparam("event_id", type_=Uuid)))
+_FORGET_EVENT = Statement.of(delete(events).where(events.c.event_id == bindparam("event_id", type_=Uuid)))
+_FORGET_BOOKINGS = Statement.of(
+    delete(bookings).where(bookings.c.event_id == bindparam("event_id", type_=Uuid))
+)
 
 
 def event_summary(row: Any) -> EventSummary:
@@ -176,6 +180,11 @@ class Projections(Executor):
             version=version,
         )
         return applied is not None
+
+    async def forget_event(self, event_id: str) -> None:
+        """The event is gone for good: its projection and the bookings of it we heard of."""
+        await self.execute(_FORGET_EVENT, event_id=event_id)
+        await self.execute(_FORGET_BOOKINGS, event_id=event_id)
 
 
 class EventReads:
