@@ -1,0 +1,1 @@
+"""Payments of paid bookings: checkouts with a provider, refunds, and the organizers' sales report."""
