@@ -27,10 +27,12 @@ from services.runtime.clients import (
     users_jwks_fetcher,
 )
 from services.runtime.database import Database, TransactionT
+from services.runtime.edge import Edge
+from services.runtime.metrics import Reading
 from services.runtime.pagination import PageTokens
 from services.runtime.redis import create_redis
 from services.runtime.server import Service
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import ServiceSettings, secret_problem
 
 
 def method_access(
@@ -63,7 +65,10 @@ class Runtime:
     verifier: TokenVerifier
     credentials: TokenSource
     pages: PageTokens
+    edge: Edge
     _channels: list[grpc.aio.Channel] = field(default_factory=list)
+    # What the relay and consumers made here report at scrape time (their lag).
+    _readings: list[Reading] = field(default_factory=list)
 
     @classmethod
     def create(
@@ -74,7 +79,13 @@ class Runtime:
         verifier: TokenVerifier | None = None,
         credentials: TokenSource | None = None,
     ) -> Runtime:
-        """Overrides are for tests that run a service without a users service beside it."""
+        """Overrides are for tests that run a service without a users service beside it.
+
+        Refuses to build a service without a usable SEATMESH_SERVICE_SECRET (SystemExit naming it).
+        """
+        problem = secret_problem("service_secret", settings.service_secret)
+        if problem is not None:
+            raise SystemExit(f"seatmesh: {problem}")
         users_channel = insecure_channel(settings.users_address)
         if verifier is None:
             verifier = TokenVerifier(
@@ -92,6 +103,7 @@ class Runtime:
             credentials=credentials
             or ServiceCredentials(users_channel, name, settings.service_secret.get_secret_value()),
             pages=PageTokens.from_secret(settings.service_secret.get_secret_value()),
+            edge=Edge(settings.edge_secret.get_secret_value()),
         )
 
     def channel_to(self, address: str) -> grpc.aio.Channel:
@@ -102,11 +114,13 @@ class Runtime:
 
     def relay(self) -> OutboxRelay:
         """Moves this service's outbox rows to its stream (`<prefix>bus:<name>`)."""
-        return OutboxRelay(
+        relay = OutboxRelay(
             database=self.database,
             redis=self.redis,
             stream=stream_name(self.settings.redis_prefix, self.name),
         )
+        self._readings.append(relay.reading())
+        return relay
 
     def consumer(
         self,
@@ -117,7 +131,7 @@ class Runtime:
         **options: Any,
     ) -> BusConsumer[TransactionT]:
         """This service's consumer group on the streams of `sources`; handlers get a `transaction`."""
-        return BusConsumer(
+        consumer = BusConsumer(
             database=self.database,
             transaction=transaction,
             redis=self.redis,
@@ -127,6 +141,8 @@ class Runtime:
             handlers=handlers,
             **options,
         )
+        self._readings.append(consumer.reading())
+        return consumer
 
     def service(
         self,
@@ -135,7 +151,12 @@ class Runtime:
         register: Callable[[grpc.aio.Server], None],
         access: Mapping[str, Access],
         background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
+        readings: list[Reading] | None = None,
     ) -> Service:
+        """The service to serve. Its metrics endpoint reports, besides the RPCs and whatever the
+        service counts, the lag of the relay and consumers made here and `readings`, the service's
+        own backlogs."""
+
         async def close_channels() -> None:
             for channel in [*self._channels, self.users_channel]:
                 await channel.close()
@@ -149,4 +170,5 @@ class Runtime:
             database=self.database,
             background=background or [],
             closers=[close_channels, self.redis.aclose],
+            readings=[*self._readings, *(readings or [])],
         )

@@ -2,7 +2,8 @@
 
 A service authenticates to another with a short-lived `service` token that the users service
 issues in exchange for the caller's configured secret (client-credentials style). Outgoing calls
-carry that token and the current request id, so logs can be followed across services.
+carry that token and the current request id, so logs can be followed across services, and, when
+tracing is on, a client span whose W3C context (`traceparent`) the callee continues.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import grpc
+from opentelemetry.trace import Span
 
 from seatmesh.users.v1 import users_pb2, users_pb2_grpc
+from services.runtime import tracing
 from services.runtime.auth import JwksFetcher
 from services.runtime.logs import request_id_var
 
@@ -88,21 +91,45 @@ class _MeshMetadata(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCl
     def __init__(self, credentials: TokenSource | None) -> None:
         self.credentials = credentials
 
-    async def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+    async def _details(
+        self, details: grpc.aio.ClientCallDetails, span: Span | None = None
+    ) -> grpc.aio.ClientCallDetails:
         metadata = list(details.metadata or [])
         request_id = request_id_var.get()
         if request_id:
             metadata.append(("x-request-id", request_id))
         if self.credentials is not None:
             metadata.append(("authorization", "Bearer " + await self.credentials.token()))
+        trace_context: dict[str, str] = {}
+        tracing.inject(trace_context, span)
+        metadata.extend(trace_context.items())
         return grpc.aio.ClientCallDetails(
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
         )
 
     async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
-        return await continuation(await self._details(client_call_details), request)
+        method = client_call_details.method
+        span = tracing.start_client_span(method.decode() if isinstance(method, bytes) else method)
+        if span is None:
+            return await continuation(await self._details(client_call_details), request)
+        # Traced: wait for the answer here, so the span ends when the call does, with its code.
+        code = grpc.StatusCode.UNKNOWN
+        try:
+            call = await continuation(await self._details(client_call_details, span), request)
+            response = await call
+            code = grpc.StatusCode.OK
+            return response
+        except grpc.aio.AioRpcError as error:
+            code = error.code()
+            raise
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        finally:
+            tracing.end_client_span(span, code)
 
     async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        # A stream continues the caller's trace without a span of its own: it may outlive the request.
         return await continuation(await self._details(client_call_details), request)
 
 

@@ -11,7 +11,8 @@ Why not SQLAlchemy's async engine: measured on the booking path, one statement t
 ~1 ms of CPU (checkout, greenlet hops, result processing); the same prepared statement on a psycopg
 connection ~0.3 ms. The statements stay SQLAlchemy Core constructs, readable and checked, compiled
 once to SQL text (`Statement`). Connections are in autocommit, so a single statement is one round
-trip with no BEGIN/COMMIT; `transaction()` opens an explicit one.
+trip with no BEGIN/COMMIT; `transaction()` opens an explicit one. Inside a traced request every
+statement gets a span (runtime/tracing.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.sql import ClauseElement
 
 from seatmesh.bus.v1 import envelope_pb2
+from services.runtime import tracing
 from services.runtime.bus.envelopes import envelope_for
 from services.runtime.bus.tables import outbox_table
 from services.runtime.migrations import libpq_conninfo
@@ -73,7 +75,8 @@ def _compiled(statement: SQL) -> Statement:
 async def _run(connection: Connection, statement: SQL, values: dict[str, Any]) -> psycopg.AsyncCursor[Any]:
     compiled = _compiled(statement)
     cursor = connection.cursor(row_factory=namedtuple_row)
-    await cursor.execute(compiled.sql, compiled.params(values))
+    with tracing.sql_span(compiled.sql):
+        await cursor.execute(compiled.sql, compiled.params(values))
     return cursor
 
 
@@ -106,7 +109,8 @@ class Executor:
             return
         compiled = _compiled(statement)
         async with self._using() as connection, connection.cursor() as cursor:
-            await cursor.executemany(compiled.sql, [compiled.params(row) for row in rows])
+            with tracing.sql_span(compiled.sql):
+                await cursor.executemany(compiled.sql, [compiled.params(row) for row in rows])
 
     def _using(self) -> contextlib.AbstractAsyncContextManager[Connection]:
         raise NotImplementedError

@@ -5,8 +5,9 @@ bearer token and checks the method's access level; refuses a request that does n
 protobuf, a REST path id that is not UTF-8) or whose text holds control characters
 (runtime/validation.py), before any handler sees it; turns `ServiceError` into a rich
 `google.rpc.Status`; turns anything unexpected into INTERNAL carrying only the request id (the
-traceback goes to the log); records Prometheus metrics. Handlers are wrapped once per method, not
-per call.
+traceback goes to the log); records Prometheus metrics (runtime/metrics.py) and, when tracing is on,
+the call's server span, continuing the caller's trace (runtime/tracing.py). Handlers are wrapped
+once per method, not per call.
 """
 
 from __future__ import annotations
@@ -20,22 +21,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
-from prometheus_client import Counter, Histogram
 
+from services.runtime import tracing
 from services.runtime.auth import Access, Principal, TokenVerifier, bearer_token, check_access, principal_var
 from services.runtime.errors import ServiceError, invalid_argument, is_transient, unavailable
 from services.runtime.logs import request_id_var
+from services.runtime.metrics import RPC_SECONDS, RPC_TOTAL
 from services.runtime.validation import text_violations
 
 log = logging.getLogger("seatmesh.rpc")
-
-RPC_TOTAL = Counter("seatmesh_rpc_total", "RPCs handled", ["method", "code"])
-RPC_SECONDS = Histogram(
-    "seatmesh_rpc_seconds",
-    "RPC handling time",
-    ["method"],
-    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
-)
 
 
 class _Undecodable:
@@ -87,6 +81,14 @@ def _code_name(error: Exception) -> str:
     if is_transient(error):
         return "UNAVAILABLE"
     return "UNIMPLEMENTED" if isinstance(error, NotImplementedError) else "INTERNAL"
+
+
+def _span_code(code: str, context: grpc.aio.ServicerContext) -> str:
+    """The gRPC code a call ended with; for a handler's own abort, the code it aborted with."""
+    if code != "ABORTED_BY_HANDLER":
+        return code
+    aborted = context.code()
+    return aborted.name if isinstance(aborted, grpc.StatusCode) else "UNKNOWN"
 
 
 class RpcInterceptor(grpc.aio.ServerInterceptor):
@@ -152,12 +154,14 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
     async def _rpc(
         self, method: str, context: grpc.aio.ServicerContext, request: Any, *, timed: bool
     ) -> AsyncIterator[None]:
-        """Around every call: request id, caller, the request's own validity, metrics, and errors
-        as rich statuses."""
+        """Around every call: request id, caller, the request's own validity, metrics, its span,
+        and errors as rich statuses."""
         metadata = request_metadata(context)
         request_token = request_id_var.set(metadata.get("x-request-id") or uuid.uuid4().hex)
+        span = tracing.server_span(method, metadata)
         started = time.perf_counter()
         code = "OK"
+        unexpected: Exception | None = None
         try:
             principal_token = principal_var.set(await self._authenticate(method, metadata))
             if request is UNDECODABLE:
@@ -174,11 +178,14 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             raise
         except Exception as error:
             code = _code_name(error)
+            unexpected = error if code == "INTERNAL" else None
             await self._fail(context, method, error)
         finally:
             RPC_TOTAL.labels(method, code).inc()
             if timed:
                 RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+            if span is not None:
+                span.finish(_span_code(code, context), unexpected)
             request_id_var.reset(request_token)
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:

@@ -1,4 +1,5 @@
-"""JSON logs, one object per line, carrying the request id Envoy assigned (x-request-id)."""
+"""JSON logs, one object per line, carrying the request id Envoy assigned (x-request-id) and, inside
+a trace, its `trace_id` and `span_id` (services/runtime/tracing.py), so a line leads to its trace."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 import time
 import traceback
 from typing import Any
+
+from services.runtime import tracing
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
@@ -32,6 +35,9 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        ids = tracing.current_ids()
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value
@@ -47,7 +53,12 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         request_id = request_id_var.get()
-        return f"{text} [request_id={request_id}]" if request_id else text
+        if request_id:
+            text += f" [request_id={request_id}]"
+        ids = tracing.current_ids()
+        if ids is not None:
+            text += f" [trace_id={ids[0]} span_id={ids[1]}]"
+        return text
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:

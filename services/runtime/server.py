@@ -1,4 +1,4 @@
-"""Server bootstrap shared by all four services.
+"""Server bootstrap shared by every service.
 
 `run_service` is what `python -m services.<name>` calls: settings (fail fast), JSON logs,
 migrations, optional extra worker processes on the same port (SO_REUSEPORT), then the grpc.aio
@@ -27,22 +27,25 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from services.runtime import metrics, tracing
 from services.runtime.auth import Access, TokenVerifier
 from services.runtime.database import Database
 from services.runtime.interceptors import RpcInterceptor
 from services.runtime.logs import configure_logging
+from services.runtime.metrics import Reading
 from services.runtime.migrations import run_migrations
 from services.runtime.settings import ServiceSettings, load_settings
 
 log = logging.getLogger(__name__)
 
 # Every server describes the whole mesh contract through reflection, so Envoy can route reflection
-# to any healthy service and `grpcurl <envoy> list` shows all four.
+# to any healthy service and `grpcurl <envoy> list` shows all of them.
 MESH_SERVICES = (
     "seatmesh.users.v1.UserService",
     "seatmesh.events.v1.EventService",
     "seatmesh.bookings.v1.BookingService",
     "seatmesh.notifications.v1.NotificationService",
+    "seatmesh.payments.v1.PaymentService",
 )
 
 
@@ -52,6 +55,8 @@ def _import_all_contracts() -> None:
     from seatmesh.events.v1 import bus_pb2 as events_bus_pb2  # noqa: F401
     from seatmesh.events.v1 import events_pb2  # noqa: F401
     from seatmesh.notifications.v1 import notifications_pb2  # noqa: F401
+    from seatmesh.payments.v1 import bus_pb2 as payments_bus_pb2  # noqa: F401
+    from seatmesh.payments.v1 import payments_pb2  # noqa: F401
     from seatmesh.users.v1 import bus_pb2 as users_bus_pb2  # noqa: F401
     from seatmesh.users.v1 import users_pb2  # noqa: F401
 
@@ -67,6 +72,9 @@ SERVER_OPTIONS = [
     # the option a server enforces; min_recv_ping_interval_without_data_ms has no effect.)
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    # Far above what the edge lets through (max_request_headers_kb), so a long URL is refused there
+    # with a JSON 431, never here with an error that lists the request's headers.
+    ("grpc.max_metadata_size", 256 * 1024),
 ]
 
 
@@ -87,6 +95,8 @@ class Service:
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     # Called in order on shutdown, after the server stopped.
     closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    # Backlogs and lags read when Prometheus scrapes (runtime/metrics.py).
+    readings: list[Reading] = field(default_factory=list)
 
 
 # Seconds past the grace period that background tasks get to stop, and each closer to finish.
@@ -208,9 +218,7 @@ async def _serve(build: BuildFn[SettingsT], settings: SettingsT) -> None:
         service, host=settings.host, port=settings.port, reuse_port=settings.workers > 1
     )
     if settings.metrics_port and os.environ.get("SEATMESH_WORKER_INDEX", "0") == "0":
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.metrics_port, addr=settings.host)
+        metrics.serve(settings.metrics_port, settings.host, service.readings)
     log.info(
         "serving", extra={"address": f"{settings.host}:{running.port}", "services": service.service_names}
     )
@@ -227,8 +235,17 @@ def run_service(
     *, module: str, settings_class: type[SettingsT], build: BuildFn[SettingsT], migrations: Path | None
 ) -> None:
     settings = load_settings(settings_class)
-    configure_logging(module.rsplit(".", 1)[-1], settings.log_level, settings.log_format)
+    name = module.rsplit(".", 1)[-1]
     is_worker_child = "SEATMESH_WORKER_INDEX" in os.environ and os.environ["SEATMESH_WORKER_INDEX"] != "0"
+    metrics.prepare_processes(
+        service=name,
+        port=settings.port,
+        workers=settings.workers,
+        metrics_port=settings.metrics_port,
+        first=not is_worker_child,
+    )
+    configure_logging(name, settings.log_level, settings.log_format)
+    tracing.configure(name, settings.otlp_endpoint, settings.trace_sample_ratio)
     if migrations is not None and settings.migrate_on_start and not is_worker_child:
         try:
             run_migrations(settings.database_url, migrations)
@@ -251,3 +268,4 @@ def run_service(
                 child.wait(timeout=settings.shutdown_grace + 5)
             except subprocess.TimeoutExpired:
                 child.kill()
+        tracing.shutdown()

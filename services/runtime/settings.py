@@ -12,6 +12,8 @@ from typing import Literal, TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.runtime.tracing import OtlpEndpoint
+
 ENV_PREFIX = "SEATMESH_"
 
 
@@ -38,12 +40,23 @@ class ServiceSettings(BaseSettings):
     migrate_on_start: bool = True
     # 0 disables the Prometheus endpoint.
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # OpenTelemetry traces go to this OTLP/gRPC collector (http://host:port); empty: tracing off.
+    otlp_endpoint: str = ""
+    # Share of the traces a service starts itself that are recorded; a trace Envoy started keeps
+    # Envoy's decision (the edge samples at the same ratio).
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
 
     # Identity: where the users service is, what tokens must say, and this service's credential.
     users_address: str = "127.0.0.1:50051"
     jwt_issuer: str = "seatmesh"
     jwt_audience: str = "seatmesh"
+    # Required, at least MIN_SECRET_BYTES: services exchange it for service tokens, page tokens are
+    # signed with a key derived from it, verification codes travel sealed under it. A service
+    # refuses to start without it rather than start and then fail every internal call.
     service_secret: SecretStr = SecretStr("")
+    # What Envoy presents (x-seatmesh-edge) so that the client address it sends is believed; the
+    # same value must be in Envoy's environment. Empty: every caller is known by its peer address.
+    edge_secret: SecretStr = SecretStr("")
     # Unverified accounts may not create events or bookings; `false` only for local demos.
     require_email_verification: bool = True
 
@@ -54,6 +67,29 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _prefix_ends_with_colon(cls, value: str) -> str:
         return value if value.endswith(":") else value + ":"
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _otlp_endpoint_is_an_address(cls, value: str) -> str:
+        return OtlpEndpoint.parse(value).url if value.strip() else ""
+
+
+MIN_SECRET_BYTES = 32
+
+
+def secret_problem(name: str, secret: SecretStr) -> str | None:
+    """Why a shared secret is unusable, naming its variable; None when it is fine."""
+    value = secret.get_secret_value().encode()
+    if not value:
+        return (
+            f"{ENV_PREFIX}{name.upper()} is not set: give every service the same random string of"
+            f" at least {MIN_SECRET_BYTES} bytes (make run keeps one in var/)"
+        )
+    if len(value) < MIN_SECRET_BYTES:
+        return (
+            f"{ENV_PREFIX}{name.upper()} is {len(value)} bytes long; it must be at least {MIN_SECRET_BYTES}"
+        )
+    return None
 
 
 S = TypeVar("S", bound=BaseSettings)

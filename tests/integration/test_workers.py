@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from scripts.embedded import free_port
 from tests.support.engines import Engines
+from tests.support.services import TEST_SERVICE_SECRET
 
 
 def _serving(address: str) -> bool:
@@ -42,6 +43,7 @@ def test_workers_share_a_port_and_die_with_their_parent(engines: Engines) -> Non
         SEATMESH_REDIS_PREFIX=engines.new_redis_prefix(),
         SEATMESH_PORT=str(port),
         SEATMESH_WORKERS="2",
+        SEATMESH_SERVICE_SECRET=TEST_SERVICE_SECRET,
         SEATMESH_LOG_LEVEL="WARNING",
     )
     parent = subprocess.Popen([sys.executable, "-m", "services.events"], env=env, stdin=subprocess.DEVNULL)

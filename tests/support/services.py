@@ -24,6 +24,9 @@ from services.runtime.settings import ServiceSettings
 from tests.support.engines import Engines
 from tests.support.tokens import TokenFactory
 
+# Every service refuses to start without a service secret of at least 32 bytes.
+TEST_SERVICE_SECRET = "tests-service-secret-0123456789abcdef"
+
 
 @dataclass
 class ServiceUnderTest:
@@ -72,6 +75,7 @@ async def serve_service(
         "migrate_on_start": False,
         "port": 0,
         "log_format": "text",
+        "service_secret": TEST_SERVICE_SECRET,
     }
     values.update(settings)
     configured = settings_class(**values)

@@ -5,6 +5,10 @@ A handler runs inside a transaction of the consuming service's own kind (its sto
 when a message is delivered twice; the message is acknowledged after the commit. A batch read from
 one stream is handled in one transaction (one commit, one XACK); if a handler fails, the batch
 rolls back and its messages are retried one by one, which isolates the poison.
+
+Each message is handled in a span that continues the trace of the request that published it
+(the envelope's W3C context), so what a booking sets off shows up in the booking's trace. The
+group's lag and pending messages per stream are read when Prometheus scrapes (`reading`).
 """
 
 from __future__ import annotations
@@ -20,18 +24,21 @@ from dataclasses import dataclass, field
 from typing import Any, Generic
 
 from google.protobuf import message as protobuf_message
+from prometheus_client.metrics_core import Metric
 from redis import asyncio as aioredis
 from redis.exceptions import ResponseError
 from sqlalchemy import Integer, Interval, MetaData, bindparam, delete, func, literal_column
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from seatmesh.bus.v1 import envelope_pb2
+from services.runtime import tracing
 from services.runtime.bus.envelopes import (
     DEAD_LETTER_STREAM,
     raw_envelope,
     read_envelope,
     stream_fields,
     stream_name,
+    trace_context,
     unpack,
 )
 from services.runtime.bus.tables import inbox_table
@@ -39,6 +46,13 @@ from services.runtime.database import Database, Statement, TransactionT
 from services.runtime.errors import is_transient
 from services.runtime.logs import request_id_var
 from services.runtime.loops import supervise
+from services.runtime.metrics import (
+    BUS_DEAD_LETTERS,
+    CONSUMER_LAG,
+    CONSUMER_LAG_MESSAGES,
+    CONSUMER_PENDING,
+    Reading,
+)
 from services.runtime.redis import as_text
 
 log = logging.getLogger(__name__)
@@ -101,7 +115,40 @@ class BusConsumer(Generic[TransactionT]):
                     raise
 
     async def run(self) -> None:
+        for source in self.sources:
+            # The series exists at 0 from the start, so the first dead letter shows as an increase.
+            BUS_DEAD_LETTERS.labels(source, self.group)
         await supervise(self._consume, what="bus consumer", extra={"group": self.group})
+
+    def reading(self) -> Reading:
+        """This group's lag and pending messages on each of its streams, read at scrape time."""
+        return Reading(f"bus consumer {self.group}", self._read_lag)
+
+    async def _read_lag(self) -> list[Metric]:
+        lag, lag_messages, pending = (
+            CONSUMER_LAG.family(),
+            CONSUMER_LAG_MESSAGES.family(),
+            CONSUMER_PENDING.family(),
+        )
+        seconds, microseconds = await self.redis.time()
+        now_ms = seconds * 1000 + microseconds // 1000
+        for source, stream in zip(self.sources, self.streams, strict=True):
+            groups: Any = await self.redis.xinfo_groups(stream)
+            found = [group for group in groups if as_text(group["name"]) == self.group]
+            if not found:
+                continue
+            labels = [source, self.group]
+            pending.add_metric(labels, float(found[0]["pending"]))
+            if found[0].get("lag") is not None:
+                lag_messages.add_metric(labels, float(found[0]["lag"]))
+            # Stream ids start with the time of their XADD: the first entry after the last one
+            # delivered has waited that long.
+            waiting: Any = await self.redis.xrange(
+                stream, min="(" + as_text(found[0]["last-delivered-id"]), count=1
+            )
+            oldest_ms = int(as_text(waiting[0][0]).split("-")[0]) if waiting else now_ms
+            lag.add_metric(labels, max(0.0, (now_ms - oldest_ms) / 1000))
+        return [lag, lag_messages, pending]
 
     async def _consume(self) -> None:
         await self.ensure_groups()
@@ -187,7 +234,7 @@ class BusConsumer(Generic[TransactionT]):
             try:
                 async with self.database.transaction(self.transaction) as tx:
                     for _, envelope, payload, handler in work:
-                        await self._handle_once(tx, envelope, payload, handler)
+                        await self._handle_once(tx, stream, envelope, payload, handler)
                 done.extend(message_id for message_id, *_ in work)
             except asyncio.CancelledError:
                 raise
@@ -202,16 +249,29 @@ class BusConsumer(Generic[TransactionT]):
     async def _handle_once(
         self,
         tx: TransactionT,
+        stream: str,
         envelope: envelope_pb2.Envelope,
         payload: protobuf_message.Message,
         handler: Handler[TransactionT],
     ) -> None:
-        """Record the event in the inbox and run its handler, unless it was processed before."""
+        """Record the event in the inbox and run its handler, unless it was processed before; in a
+        span of the trace that published it."""
         token = request_id_var.set(envelope.request_id)
         try:
-            first = await tx.row(_FIRST_TIME, event_id=uuid.UUID(envelope.event_id), type=envelope.type)
-            if first is not None:
-                await handler(tx, envelope, payload)
+            with tracing.continued(
+                trace_context(envelope),
+                f"handle {envelope.type}",
+                {
+                    "messaging.system": "redis",
+                    "messaging.operation": "process",
+                    "messaging.destination.name": stream,
+                    "messaging.consumer.group.name": self.group,
+                    "messaging.message.id": envelope.event_id,
+                },
+            ):
+                first = await tx.row(_FIRST_TIME, event_id=uuid.UUID(envelope.event_id), type=envelope.type)
+                if first is not None:
+                    await handler(tx, envelope, payload)
         finally:
             request_id_var.reset(token)
 
@@ -234,7 +294,7 @@ class BusConsumer(Generic[TransactionT]):
             return True
         try:
             async with self.database.transaction(self.transaction) as tx:
-                await self._handle_once(tx, envelope, payload, handler)
+                await self._handle_once(tx, stream, envelope, payload, handler)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -283,4 +343,5 @@ class BusConsumer(Generic[TransactionT]):
             approximate=True,
         )
         await self.redis.xack(stream, self.group, message_id)
+        BUS_DEAD_LETTERS.labels(stream.removeprefix(stream_name(self.prefix, "")), self.group).inc()
         log.error("message dead-lettered", extra={"type": envelope.type, "event_id": envelope.event_id})

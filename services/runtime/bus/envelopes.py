@@ -10,6 +10,7 @@ from google.protobuf import message as protobuf_message
 from google.protobuf import symbol_database
 
 from seatmesh.bus.v1 import envelope_pb2
+from services.runtime import tracing
 from services.runtime.logs import request_id_var
 
 DEAD_LETTER_STREAM = "bus:dead"
@@ -22,15 +23,29 @@ def stream_name(prefix: str, source: str) -> str:
 
 
 def envelope_for(message: protobuf_message.Message, *, source: str) -> envelope_pb2.Envelope:
+    """The envelope of a bus event published now: a new id, the request id and trace context of
+    the work that publishes it."""
+    trace_context: dict[str, str] = {}
+    tracing.inject(trace_context)
     envelope = envelope_pb2.Envelope(
         event_id=str(uuid.uuid4()),
         type=message.DESCRIPTOR.full_name,
         source=source,
         request_id=request_id_var.get(),
+        traceparent=trace_context.get("traceparent", ""),
+        tracestate=trace_context.get("tracestate", ""),
     )
     envelope.occurred_at.GetCurrentTime()
     envelope.payload.Pack(message)
     return envelope
+
+
+def trace_context(envelope: envelope_pb2.Envelope) -> dict[str, str]:
+    """The W3C trace context an envelope carries (empty when it was published outside a trace)."""
+    carrier = {"traceparent": envelope.traceparent}
+    if envelope.tracestate:
+        carrier["tracestate"] = envelope.tracestate
+    return carrier if envelope.traceparent else {}
 
 
 def unpack(envelope: envelope_pb2.Envelope) -> protobuf_message.Message | None:

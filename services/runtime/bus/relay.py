@@ -3,7 +3,8 @@
 One relay leads per service (a session-level advisory lock on its LISTEN connection: if that
 process dies, its connection closes and another replica takes over). A trigger NOTIFYs at every
 commit that wrote outbox rows, so events leave within milliseconds without polling; a slow poll
-covers a lost notification.
+covers a lost notification. How far behind it is (the oldest unsent row's age) is read when
+Prometheus scrapes (`reading`), from any replica.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 import psycopg
+from prometheus_client.metrics_core import Metric
 from redis import asyncio as aioredis
 from sqlalchemy import (
     BigInteger,
@@ -31,6 +33,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from services.runtime.bus.tables import NOTIFY_CHANNEL, outbox_table
 from services.runtime.database import Database, Statement
 from services.runtime.loops import supervise, wait_for_wake
+from services.runtime.metrics import OUTBOX_LAG, OUTBOX_UNSENT, Reading
 from services.runtime.migrations import libpq_conninfo
 
 STREAM_MAXLEN = 1_000_000
@@ -55,6 +58,14 @@ _CLEANUP = Statement.of(
         _outbox.c.published_at
         < func.now() - bindparam("hours", type_=Integer) * literal_column("interval '1 hour'", Interval),
     )
+)
+
+
+_BACKLOG = Statement.of(
+    select(
+        func.count(),
+        func.coalesce(func.extract("epoch", func.now() - func.min(_outbox.c.created_at)), 0),
+    ).where(_outbox.c.published_at.is_(None))
 )
 
 
@@ -103,6 +114,18 @@ class OutboxRelay:
     async def _listen(self, listener: psycopg.AsyncConnection[object]) -> None:
         async for _ in listener.notifies():
             self._wake.set()
+
+    def reading(self) -> Reading:
+        """How many outbox rows wait, and for how long the oldest has, read at scrape time."""
+        return Reading("outbox", self._read_backlog)
+
+    async def _read_backlog(self) -> list[Metric]:
+        unsent, age = OUTBOX_UNSENT.family(), OUTBOX_LAG.family()
+        row = await self.database.row(_BACKLOG)
+        if row is not None:
+            unsent.add_metric([], float(row[0]))
+            age.add_metric([], float(row[1]))
+        return [unsent, age]
 
     async def relay_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were sent."""
