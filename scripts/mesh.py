@@ -1,9 +1,10 @@
 """Starts the whole mesh on one machine: what `make run` runs and what the e2e tests start.
 
 With DATABASE_URL / REDIS_URL unset it starts an embedded PostgreSQL and Redis under var/ (reused
-by the next start); with them set it uses those servers. Then an SMTP sink, the four services (each
-migrates its own database), and Envoy; it waits until every service is healthy through Envoy,
-prints the addresses, and on Ctrl-C stops every process it started, by PID.
+by the next start); with them set it uses those servers. Then an SMTP sink, the fake Stripe when
+payments use it (SEATMESH_PAYMENTS_PROVIDER=stripe without SEATMESH_STRIPE_API_BASE), the five
+services (each migrates its own database), and Envoy; it waits until every service is healthy
+through Envoy, prints the addresses, and on Ctrl-C stops every process it started, by PID.
 """
 
 from __future__ import annotations
@@ -30,7 +31,19 @@ from scripts.embedded import EmbeddedPostgres, EmbeddedRedis, free_port, wait_fo
 from scripts.envoy_config import SERVICES, EdgeConfig, render
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PORTS = {"users": 50051, "events": 50052, "bookings": 50053, "notifications": 50054}
+DEFAULT_PORTS = {
+    "users": 50051,
+    "events": 50052,
+    "bookings": 50053,
+    "notifications": 50054,
+    "payments": 50055,
+}
+# Each service's Prometheus endpoint (/metrics), in the order of SERVICES; Envoy's stats are on its
+# admin port (/stats/prometheus).
+FIRST_METRICS_PORT = 9464
+# The fake Stripe's port (scripts/fake_stripe.py), started when the payments provider is stripe and
+# no SEATMESH_STRIPE_API_BASE names a real one.
+DEFAULT_STRIPE_PORT = 12111
 
 
 def database_url_for(server_url: str, database: str) -> str:
@@ -48,6 +61,7 @@ class MeshOptions:
     edge_port: int = 8080
     admin_port: int = 9901
     smtp_port: int = 2525
+    stripe_port: int = DEFAULT_STRIPE_PORT
     # None: the fixed defaults (50051...); "free": any free ports (tests).
     free_ports: bool = False
     workers: int = 1
@@ -81,7 +95,11 @@ class Mesh:
         self.edge_port = options.edge_port
         self.admin_port = options.admin_port
         self.smtp_port = options.smtp_port
+        self.stripe_port = options.stripe_port
         self.service_env: dict[str, str] = {}
+        self.metrics_ports: dict[str, int] = {}
+        # Set when this mesh runs the fake Stripe.
+        self.fake_stripe_url: str | None = None
 
     # -- addresses ------------------------------------------------------------------------------
     @property
@@ -106,6 +124,8 @@ class Mesh:
             self.service_env = self._service_env()
             if self.options.smtp_sink:
                 self._start_smtp_sink()
+            if self.fake_stripe_url is not None:
+                self._start_fake_stripe()
             for name in SERVICES:
                 self.start_service(name)
             self._start_envoy()
@@ -126,11 +146,15 @@ class Mesh:
         if self.options.free_ports:
             self.ports = {name: free_port() for name in SERVICES}
             self.edge_port, self.admin_port, self.smtp_port = free_port(), free_port(), free_port()
+            self.stripe_port = free_port()
+            self.metrics_ports = {name: free_port() for name in SERVICES}
         else:
             self.ports = dict(DEFAULT_PORTS)
+            self.metrics_ports = {name: FIRST_METRICS_PORT + index for index, name in enumerate(SERVICES)}
 
-    def _secret(self) -> str:
-        path = self.var / "service-secret"
+    def _secret(self, name: str = "service-secret") -> str:
+        """A random secret kept in var/<name> (SEATMESH_SERVICE_SECRET, SEATMESH_EDGE_SECRET)."""
+        path = self.var / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             # Created with its final mode: never readable by others, not even for a moment.
@@ -146,6 +170,7 @@ class Mesh:
             "SEATMESH_REDIS_URL": self.redis_url,
             "SEATMESH_REDIS_PREFIX": self.options.redis_prefix,
             "SEATMESH_SERVICE_SECRET": self._secret(),
+            "SEATMESH_EDGE_SECRET": self._secret("edge-secret"),
             "SEATMESH_KEY_DIR": str(self.var / "keys"),
             "SEATMESH_PUBLIC_URL": self.rest_url,
             "SEATMESH_SMTP_HOST": "127.0.0.1",
@@ -154,6 +179,12 @@ class Mesh:
             **{f"SEATMESH_{name.upper()}_ADDRESS": f"127.0.0.1:{port}" for name, port in self.ports.items()},
         }
         env.update(self.options.env)
+        if env.get("SEATMESH_PAYMENTS_PROVIDER") == "stripe" and not env.get("SEATMESH_STRIPE_API_BASE"):
+            # No Stripe account named: the local fake, with a key and signing secret of its own.
+            self.fake_stripe_url = f"http://127.0.0.1:{self.stripe_port}"
+            env["SEATMESH_STRIPE_API_BASE"] = self.fake_stripe_url
+            env.setdefault("SEATMESH_STRIPE_API_KEY", "sk_test_seatmesh_local")
+            env.setdefault("SEATMESH_STRIPE_WEBHOOK_SECRET", "whsec_" + self._secret("stripe-webhook-secret"))
         return env
 
     def _spawn(
@@ -193,10 +224,28 @@ class Mesh:
             to_terminal=self.options.announce_mail,
         )
 
+    def _start_fake_stripe(self) -> None:
+        self._spawn(
+            "fake-stripe",
+            [
+                sys.executable,
+                "-m",
+                "scripts.fake_stripe",
+                "--port",
+                str(self.stripe_port),
+                "--webhook-url",
+                f"{self.rest_url}/v1/payments/webhooks/stripe",
+                "--webhook-secret",
+                self.service_env["SEATMESH_STRIPE_WEBHOOK_SECRET"],
+            ],
+            dict(os.environ),
+        )
+
     def start_service(self, name: str) -> None:
         env = dict(os.environ)
         env.update(self.service_env)
         env["SEATMESH_PORT"] = str(self.ports[name])
+        env["SEATMESH_METRICS_PORT"] = str(self.metrics_ports[name])
         env["SEATMESH_DATABASE_URL"] = self.service_database_url(name)
         self._spawn(name, [sys.executable, "-m", f"services.{name}"], env)
 
@@ -208,6 +257,9 @@ class Mesh:
             jwt_issuer=self.service_env.get("SEATMESH_JWT_ISSUER", "seatmesh"),
             jwt_audience=self.service_env.get("SEATMESH_JWT_AUDIENCE", "seatmesh"),
             health_interval="0.5s",
+            # The edge traces as the services do.
+            otlp_endpoint=self.service_env.get("SEATMESH_OTLP_ENDPOINT", ""),
+            trace_sample_ratio=float(self.service_env.get("SEATMESH_TRACE_SAMPLE_RATIO", "1")),
         )
         path = self.var / f"envoy-{self.edge_port}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -225,7 +277,8 @@ class Mesh:
                 "--log-level",
                 "warning",
             ],
-            dict(os.environ),
+            # Envoy presents the edge secret to the services (x-seatmesh-edge).
+            dict(os.environ, SEATMESH_EDGE_SECRET=self.service_env["SEATMESH_EDGE_SECRET"]),
         )
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
@@ -287,7 +340,7 @@ class Mesh:
 
     def stop(self) -> None:
         # Edge first (no new traffic), then services, then what they depend on.
-        for name in ["envoy", *reversed(list(SERVICES)), "smtp-sink"]:
+        for name in ["envoy", *reversed(list(SERVICES)), "smtp-sink", "fake-stripe"]:
             with contextlib.suppress(Exception):
                 self.stop_service(name)
         for name in list(self.processes):
@@ -306,7 +359,13 @@ class Mesh:
             "grpc": self.edge,
             "envoy_admin": f"http://127.0.0.1:{self.admin_port}",
             "services": {name: self.service_address(name) for name in SERVICES},
+            "metrics": {
+                **{name: f"http://127.0.0.1:{port}/metrics" for name, port in self.metrics_ports.items()},
+                "envoy": f"http://127.0.0.1:{self.admin_port}/stats/prometheus",
+            },
+            "tracing": self.service_env.get("SEATMESH_OTLP_ENDPOINT") or None,
             "smtp_sink": f"127.0.0.1:{self.smtp_port}" if self.options.smtp_sink else None,
+            "fake_stripe": self.fake_stripe_url,
             "mail_dir": str(self.var / "mail"),
             "logs": str(self.var / "log"),
             "database": "embedded PostgreSQL under var/postgres" if self.postgres else "DATABASE_URL",
@@ -351,6 +410,12 @@ def main() -> None:
         mesh.start()
         info = mesh.describe()
         services = ", ".join(f"{name} {address}" for name, address in mesh.ports.items())
+        metrics = ", ".join(f"{port} ({name})" for name, port in mesh.metrics_ports.items())
+        payments = (
+            f"stripe, with the fake Stripe at {mesh.fake_stripe_url} (its checkout pages have Pay/Fail)"
+            if mesh.fake_stripe_url
+            else os.environ.get("SEATMESH_PAYMENTS_PROVIDER", "manual")
+        )
         if args.json:
             print(json.dumps(info), flush=True)
         else:
@@ -361,7 +426,10 @@ seatmesh is up.
   gRPC      {info["grpc"]}   (try: grpcurl -plaintext {info["grpc"]} list)
   Envoy     {info["envoy_admin"]}  (admin, loopback only)
   services  {services}
+  metrics   http://127.0.0.1:PORT/metrics with PORT {metrics}; Envoy {info["envoy_admin"]}/stats/prometheus
+  traces    {info["tracing"] or "off (SEATMESH_OTLP_ENDPOINT=http://HOST:4317 sends them to a collector)"}
   mail      every email (verification codes too) lands in {info["mail_dir"]} and is announced below
+  payments  {payments}
   logs      {info["logs"]}/<service>.log
   data      {info["database"]}; {info["redis"]}
 Ctrl-C stops everything.""",

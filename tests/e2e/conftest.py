@@ -1,4 +1,5 @@
-"""The whole mesh, started the way `make run` starts it, once per test session."""
+"""The whole mesh, started the way `make run` starts it, once per test session; and a second one
+whose payments take Stripe's way (against the fake Stripe), also once, for the tests that pay."""
 
 from __future__ import annotations
 
@@ -21,8 +22,13 @@ def mesh(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             database_prefix=f"{engines.database_prefix}_mesh",
             redis_prefix=engines.redis_prefix,
             free_ports=True,
-            # A short completion interval so reviews (after EventCompleted) are testable quickly.
-            env={"SEATMESH_LOG_LEVEL": "INFO", "SEATMESH_COMPLETION_INTERVAL": "1"},
+            # A short completion interval so reviews (after EventCompleted) are testable quickly;
+            # every test signs people up from 127.0.0.1, far more than one address may in an hour.
+            env={
+                "SEATMESH_LOG_LEVEL": "INFO",
+                "SEATMESH_COMPLETION_INTERVAL": "1",
+                "SEATMESH_SIGNUP_MAX_PER_IP": "100000",
+            },
         )
     )
     running.start(timeout=90)
@@ -35,4 +41,39 @@ def mesh(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 @pytest.fixture
 def rest(mesh: Mesh) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=mesh.rest_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def stripe_mesh(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """A mesh started as `SEATMESH_PAYMENTS_PROVIDER=stripe make run` starts it: payments open
+    Stripe Checkout Sessions at scripts/fake_stripe.py, whose signed webhooks come back through the
+    edge. Databases and streams of their own, beside the main mesh's."""
+    running = Mesh(
+        MeshOptions(
+            var_dir=tmp_path_factory.mktemp("stripe-mesh"),
+            database_url=engines.server_url,
+            redis_url=engines.redis_url,
+            database_prefix=f"{engines.database_prefix}_pay",
+            redis_prefix=f"{engines.redis_prefix}pay:",
+            free_ports=True,
+            env={
+                "SEATMESH_LOG_LEVEL": "INFO",
+                "SEATMESH_PAYMENTS_PROVIDER": "stripe",
+                "SEATMESH_RECONCILE_INTERVAL": "0.2",
+                "SEATMESH_REFUND_RETRY_INTERVAL": "0.5",
+                "SEATMESH_SIGNUP_MAX_PER_IP": "100000",
+            },
+        )
+    )
+    running.start(timeout=90)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def stripe_rest(stripe_mesh: Mesh) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stripe_mesh.rest_url, timeout=20) as client:
         yield client

@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.type import money_pb2 as google_dot_type_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#seatmesh/bookings/v1/bookings.proto\x12\x14seatmesh.bookings.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x04\n\x07\x42ooking\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x65vent_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07user_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\r\n\x05seats\x18\x04 \x01(\x05\x12\x1b\n\rjoin_waitlist\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x04\x12\x38\n\x05state\x18\x06 \x01(\x0e\x32#.seatmesh.bookings.v1.Booking.StateB\x04\xe2\x41\x01\x03\x12\x1f\n\x11waitlist_position\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x65vent_title\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\x10\x65vent_start_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x65vent_time_zone\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x8b\x01\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tCONFIRMED\x10\x02\x12\x15\n\x11\x41WAITING_APPROVAL\x10\x03\x12\x0e\n\nWAITLISTED\x10\x04\x12\x0c\n\x08REJECTED\x10\x05\x12\r\n\tCANCELLED\x10\x06\x12\x0b\n\x07\x45XPIRED\x10\x07\"`\n\x14\x43reateBookingRequest\x12\x34\n\x07\x62ooking\x18\x01 \x01(\x0b\x32\x1d.seatmesh.bookings.v1.BookingB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"-\n\x11GetBookingRequest\x12\x18\n\nbooking_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xaa\x02\n\x13ListBookingsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12N\n\x0bperspective\x18\x03 \x01(\x0e\x32\x35.seatmesh.bookings.v1.ListBookingsRequest.PerspectiveR\x02\x61s\x12\x32\n\x05state\x18\x04 \x01(\x0e\x32#.seatmesh.bookings.v1.Booking.State\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12\x15\n\rupcoming_only\x18\x06 \x01(\x08\"?\n\x0bPerspective\x12\x1b\n\x17PERSPECTIVE_UNSPECIFIED\x10\x00\x12\t\n\x05GUEST\x10\x01\x12\x08\n\x04HOST\x10\x02\"`\n\x14ListBookingsResponse\x12/\n\x08\x62ookings\x18\x01 \x03(\x0b\x32\x1d.seatmesh.bookings.v1.Booking\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"@\n\x14\x43\x61ncelBookingRequest\x12\x18\n\nbooking_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"1\n\x15\x41pproveBookingRequest\x12\x18\n\nbooking_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"@\n\x14RejectBookingRequest\x12\x18\n\nbooking_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"x\n\x14ReviewBookingRequest\x12\x18\n\nbooking_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65vent_rating\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x19\n\x0bhost_rating\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x0f\n\x07\x63omment\x18\x04 \x01(\t\"\xc5\x01\n\rBookingReview\x12\x12\n\nbooking_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08guest_id\x18\x03 \x01(\t\x12\x0f\n\x07host_id\x18\x04 \x01(\t\x12\x14\n\x0c\x65vent_rating\x18\x05 \x01(\x05\x12\x13\n\x0bhost_rating\x18\x06 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"B\n\x10RateGuestRequest\x12\x18\n\nbooking_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06rating\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\"\x97\x01\n\x0bGuestRating\x12\x12\n\nbooking_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08guest_id\x18\x03 \x01(\t\x12\x0f\n\x07host_id\x18\x04 \x01(\t\x12\x0e\n\x06rating\x18\x05 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xbb\x08\n\x0e\x42ookingService\x12y\n\rCreateBooking\x12*.seatmesh.bookings.v1.CreateBookingRequest\x1a\x1d.seatmesh.bookings.v1.Booking\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/bookings:\x07\x62ooking\x12w\n\nGetBooking\x12\'.seatmesh.bookings.v1.GetBookingRequest\x1a\x1d.seatmesh.bookings.v1.Booking\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/bookings/{booking_id}\x12{\n\x0cListBookings\x12).seatmesh.bookings.v1.ListBookingsRequest\x1a*.seatmesh.bookings.v1.ListBookingsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/bookings\x12\x87\x01\n\rCancelBooking\x12*.seatmesh.bookings.v1.CancelBookingRequest\x1a\x1d.seatmesh.bookings.v1.Booking\"+\x82\xd3\xe4\x93\x02%\" /v1/bookings/{booking_id}:cancel:\x01*\x12\x8a\x01\n\x0e\x41pproveBooking\x12+.seatmesh.bookings.v1.ApproveBookingRequest\x1a\x1d.seatmesh.bookings.v1.Booking\",\x82\xd3\xe4\x93\x02&\"!/v1/bookings/{booking_id}:approve:\x01*\x12\x87\x01\n\rRejectBooking\x12*.seatmesh.bookings.v1.RejectBookingRequest\x1a\x1d.seatmesh.bookings.v1.Booking\"+\x82\xd3\xe4\x93\x02%\" /v1/bookings/{booking_id}:reject:\x01*\x12\x8d\x01\n\rReviewBooking\x12*.seatmesh.bookings.v1.ReviewBookingRequest\x1a#.seatmesh.bookings.v1.BookingReview\"+\x82\xd3\xe4\x93\x02%\" /v1/bookings/{booking_id}:review:\x01*\x12\x86\x01\n\tRateGuest\x12&.seatmesh.bookings.v1.RateGuestRequest\x1a!.seatmesh.bookings.v1.GuestRating\".\x82\xd3\xe4\x93\x02(\"#/v1/bookings/{booking_id}:rateGuest:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#seatmesh/bookings/v1/bookings.proto\x12\x14seatmesh.bookings.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\xf5\x05\n\x07\x42ooking\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x65vent_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07user_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\r\n\x05seats\x18\x04 \x01(\x05\x12\x1b\n\rjoin_waitlist\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x04\x12\x38\n\x05state\x18\x06 \x01(\x0e\x32#.seatmesh.bookings.v1.Booking.StateB\x04\xe2\x41\x01\x03\x12\x1f\n\x11waitlist_position\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x65vent_title\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\x10\x65vent_start_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x65vent_time_zone\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12(\n\x06\x61mount\x18\r \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x03\x12\x18\n\npayment_id\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x63heckout_url\x18\x0f \x01(\tB\x04\xe2\x41\x01\x03\x12:\n\x10hold_expire_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xa1\x01\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tCONFIRMED\x10\x02\x12\x15\n\x11\x41WAITING_APPROVAL\x10\x03\x12\x0e\n\nWAITLISTED\x10\x04\x12\x0c\n\x08REJECTED\x10\x05\x12\r\n\tCANCELLED\x10\x06\x12\x0b\n\x07\x45XPIRED\x10\x07\x12\x14\n\x10\x41WAITING_PAYMENT\x10\x08\"`\n\x14\x43reateBookingRequest\x12\x34\n\x07\x62ooking\x18\x01 \x01(\x0b\x32\x1d.seatmesh.bookings.v1.BookingB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"-\n\x11GetBookingRequest\x12\x18\n\nbooking_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xaa\x02\n\x13ListBookingsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12N\n\x0bperspective\x18\x03 \x01(\x0e\x32\x35.seatmesh.bookings.v1.ListBookingsRequest.PerspectiveR\x02\x61s\x12\x32\n\x05state\x18\x04 \x01(\x0e\x32#.seatmesh.bookings.v1.Booking.State\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12\x15\n\rupcoming_only\x18\x06 \x01(\x08\"?\n\x0bPerspective\x12\x1b\n\x17PERSPECTIVE_UNSPECIFIED\x10\x00\x12\t\n\x05GUEST\x10\x01\x12\x08\n\x04HOST\x10\x02\"`\n\x14ListBookingsResponse\x12/\n\x08\x62ookings\x18\x01 \x03(\x0b\x32\x1d.seatmesh.bookings.v1.Booking\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"@\n\x14\x43\x61ncelBookingRequest\x12\x18\n\nbooking_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"1\n\x15\x41pproveBookingRequest\x12\x18\n\nbooking_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"@\n\x14RejectBookingRequest\x12\x18\n\nbooking_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"x\n\x14ReviewBookingRequest\x12\x18\n\nbooking_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x65vent_rating\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x19\n\x0bhost_rating\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x0f\n\x07\x63omment\x18\x04 \x01(\t\"\xc5\x01\n\rBookingReview\x12\x12\n\nbooking_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08guest_id\x18\x03 \x01(\t\x12\x0f\n\x07host_id\x18\x04 \x01(\t\x12\x14\n\x0c\x65vent_rating\x18\x05 \x01(\x05\x12\x13\n\x0bhost_rating\x18\x06 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"B\n\x10RateGuestRequest\x12\x18\n\nbooking_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06rating\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\"\x97\x01\n\x0bGuestRating\x12\x12\n\nbooking_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08guest_id\x18\x03 \x01(\t\x12\x0f\n\x07host_id\x18\x04 \x01(\t\x12\x0e\n\x06rating\x18\x05 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xbb\x08\n\x0e\x42ookingService\x12y\n\rCreateBooking\x12*.seatmesh.bookings.v1.CreateBookingRequest\x1a\x1d.seatmesh.bookings.v1.Booking\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/bookings:\x07\x62ooking\x12w\n\nGetBooking\x12\'.seatmesh.bookings.v1.GetBookingRequest\x1a\x1d.seatmesh.bookings.v1.Booking\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/bookings/{booking_id}\x12{\n\x0cListBookings\x12).seatmesh.bookings.v1.ListBookingsRequest\x1a*.seatmesh.bookings.v1.ListBookingsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/bookings\x12\x87\x01\n\rCancelBooking\x12*.seatmesh.bookings.v1.CancelBookingRequest\x1a\x1d.seatmesh.bookings.v1.Booking\"+\x82\xd3\xe4\x93\x02%\" /v1/bookings/{booking_id}:cancel:\x01*\x12\x8a\x01\n\x0e\x41pproveBooking\x12+.seatmesh.bookings.v1.ApproveBookingRequest\x1a\x1d.seatmesh.bookings.v1.Booking\",\x82\xd3\xe4\x93\x02&\"!/v1/bookings/{booking_id}:approve:\x01*\x12\x87\x01\n\rRejectBooking\x12*.seatmesh.bookings.v1.RejectBookingRequest\x1a\x1d.seatmesh.bookings.v1.Booking\"+\x82\xd3\xe4\x93\x02%\" /v1/bookings/{booking_id}:reject:\x01*\x12\x8d\x01\n\rReviewBooking\x12*.seatmesh.bookings.v1.ReviewBookingRequest\x1a#.seatmesh.bookings.v1.BookingReview\"+\x82\xd3\xe4\x93\x02%\" /v1/bookings/{booking_id}:review:\x01*\x12\x86\x01\n\tRateGuest\x12&.seatmesh.bookings.v1.RateGuestRequest\x1a!.seatmesh.bookings.v1.GuestRating\".\x82\xd3\xe4\x93\x02(\"#/v1/bookings/{booking_id}:rateGuest:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,6 +57,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BOOKING'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_BOOKING'].fields_by_name['update_time']._loaded_options = None
   _globals['_BOOKING'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_BOOKING'].fields_by_name['amount']._loaded_options = None
+  _globals['_BOOKING'].fields_by_name['amount']._serialized_options = b'\342A\001\003'
+  _globals['_BOOKING'].fields_by_name['payment_id']._loaded_options = None
+  _globals['_BOOKING'].fields_by_name['payment_id']._serialized_options = b'\342A\001\003'
+  _globals['_BOOKING'].fields_by_name['checkout_url']._loaded_options = None
+  _globals['_BOOKING'].fields_by_name['checkout_url']._serialized_options = b'\342A\001\003'
+  _globals['_BOOKING'].fields_by_name['hold_expire_time']._loaded_options = None
+  _globals['_BOOKING'].fields_by_name['hold_expire_time']._serialized_options = b'\342A\001\003'
   _globals['_CREATEBOOKINGREQUEST'].fields_by_name['booking']._loaded_options = None
   _globals['_CREATEBOOKINGREQUEST'].fields_by_name['booking']._serialized_options = b'\342A\001\002'
   _globals['_GETBOOKINGREQUEST'].fields_by_name['booking_id']._loaded_options = None
@@ -92,34 +101,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BOOKINGSERVICE'].methods_by_name['ReviewBooking']._serialized_options = b'\202\323\344\223\002%\" /v1/bookings/{booking_id}:review:\001*'
   _globals['_BOOKINGSERVICE'].methods_by_name['RateGuest']._loaded_options = None
   _globals['_BOOKINGSERVICE'].methods_by_name['RateGuest']._serialized_options = b'\202\323\344\223\002(\"#/v1/bookings/{booking_id}:rateGuest:\001*'
-  _globals['_BOOKING']._serialized_start=158
-  _globals['_BOOKING']._serialized_end=737
-  _globals['_BOOKING_STATE']._serialized_start=598
-  _globals['_BOOKING_STATE']._serialized_end=737
-  _globals['_CREATEBOOKINGREQUEST']._serialized_start=739
-  _globals['_CREATEBOOKINGREQUEST']._serialized_end=835
-  _globals['_GETBOOKINGREQUEST']._serialized_start=837
-  _globals['_GETBOOKINGREQUEST']._serialized_end=882
-  _globals['_LISTBOOKINGSREQUEST']._serialized_start=885
-  _globals['_LISTBOOKINGSREQUEST']._serialized_end=1183
-  _globals['_LISTBOOKINGSREQUEST_PERSPECTIVE']._serialized_start=1120
-  _globals['_LISTBOOKINGSREQUEST_PERSPECTIVE']._serialized_end=1183
-  _globals['_LISTBOOKINGSRESPONSE']._serialized_start=1185
-  _globals['_LISTBOOKINGSRESPONSE']._serialized_end=1281
-  _globals['_CANCELBOOKINGREQUEST']._serialized_start=1283
-  _globals['_CANCELBOOKINGREQUEST']._serialized_end=1347
-  _globals['_APPROVEBOOKINGREQUEST']._serialized_start=1349
-  _globals['_APPROVEBOOKINGREQUEST']._serialized_end=1398
-  _globals['_REJECTBOOKINGREQUEST']._serialized_start=1400
-  _globals['_REJECTBOOKINGREQUEST']._serialized_end=1464
-  _globals['_REVIEWBOOKINGREQUEST']._serialized_start=1466
-  _globals['_REVIEWBOOKINGREQUEST']._serialized_end=1586
-  _globals['_BOOKINGREVIEW']._serialized_start=1589
-  _globals['_BOOKINGREVIEW']._serialized_end=1786
-  _globals['_RATEGUESTREQUEST']._serialized_start=1788
-  _globals['_RATEGUESTREQUEST']._serialized_end=1854
-  _globals['_GUESTRATING']._serialized_start=1857
-  _globals['_GUESTRATING']._serialized_end=2008
-  _globals['_BOOKINGSERVICE']._serialized_start=2011
-  _globals['_BOOKINGSERVICE']._serialized_end=3094
+  _globals['_BOOKING']._serialized_start=183
+  _globals['_BOOKING']._serialized_end=940
+  _globals['_BOOKING_STATE']._serialized_start=779
+  _globals['_BOOKING_STATE']._serialized_end=940
+  _globals['_CREATEBOOKINGREQUEST']._serialized_start=942
+  _globals['_CREATEBOOKINGREQUEST']._serialized_end=1038
+  _globals['_GETBOOKINGREQUEST']._serialized_start=1040
+  _globals['_GETBOOKINGREQUEST']._serialized_end=1085
+  _globals['_LISTBOOKINGSREQUEST']._serialized_start=1088
+  _globals['_LISTBOOKINGSREQUEST']._serialized_end=1386
+  _globals['_LISTBOOKINGSREQUEST_PERSPECTIVE']._serialized_start=1323
+  _globals['_LISTBOOKINGSREQUEST_PERSPECTIVE']._serialized_end=1386
+  _globals['_LISTBOOKINGSRESPONSE']._serialized_start=1388
+  _globals['_LISTBOOKINGSRESPONSE']._serialized_end=1484
+  _globals['_CANCELBOOKINGREQUEST']._serialized_start=1486
+  _globals['_CANCELBOOKINGREQUEST']._serialized_end=1550
+  _globals['_APPROVEBOOKINGREQUEST']._serialized_start=1552
+  _globals['_APPROVEBOOKINGREQUEST']._serialized_end=1601
+  _globals['_REJECTBOOKINGREQUEST']._serialized_start=1603
+  _globals['_REJECTBOOKINGREQUEST']._serialized_end=1667
+  _globals['_REVIEWBOOKINGREQUEST']._serialized_start=1669
+  _globals['_REVIEWBOOKINGREQUEST']._serialized_end=1789
+  _globals['_BOOKINGREVIEW']._serialized_start=1792
+  _globals['_BOOKINGREVIEW']._serialized_end=1989
+  _globals['_RATEGUESTREQUEST']._serialized_start=1991
+  _globals['_RATEGUESTREQUEST']._serialized_end=2057
+  _globals['_GUESTRATING']._serialized_start=2060
+  _globals['_GUESTRATING']._serialized_end=2211
+  _globals['_BOOKINGSERVICE']._serialized_start=2214
+  _globals['_BOOKINGSERVICE']._serialized_end=3297
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@ import datetime
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.type import money_pb2 as _money_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -13,7 +14,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Booking(_message.Message):
-    __slots__ = ("id", "event_id", "user_id", "seats", "join_waitlist", "state", "waitlist_position", "event_title", "event_start_time", "event_time_zone", "create_time", "update_time")
+    __slots__ = ("id", "event_id", "user_id", "seats", "join_waitlist", "state", "waitlist_position", "event_title", "event_start_time", "event_time_zone", "create_time", "update_time", "amount", "payment_id", "checkout_url", "hold_expire_time")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Booking.State]
@@ -24,6 +25,7 @@ class Booking(_message.Message):
         REJECTED: _ClassVar[Booking.State]
         CANCELLED: _ClassVar[Booking.State]
         EXPIRED: _ClassVar[Booking.State]
+        AWAITING_PAYMENT: _ClassVar[Booking.State]
     STATE_UNSPECIFIED: Booking.State
     PENDING: Booking.State
     CONFIRMED: Booking.State
@@ -32,6 +34,7 @@ class Booking(_message.Message):
     REJECTED: Booking.State
     CANCELLED: Booking.State
     EXPIRED: Booking.State
+    AWAITING_PAYMENT: Booking.State
     ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +47,10 @@ class Booking(_message.Message):
     EVENT_TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKOUT_URL_FIELD_NUMBER: _ClassVar[int]
+    HOLD_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     id: str
     event_id: str
     user_id: str
@@ -56,7 +63,11 @@ class Booking(_message.Message):
     event_time_zone: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., event_id: _Optional[str] = ..., user_id: _Optional[str] = ..., seats: _Optional[int] = ..., join_waitlist: _Optional[bool] = ..., state: _Optional[_Union[Booking.State, str]] = ..., waitlist_position: _Optional[int] = ..., event_title: _Optional[str] = ..., event_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_time_zone: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    amount: _money_pb2.Money
+    payment_id: str
+    checkout_url: str
+    hold_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., event_id: _Optional[str] = ..., user_id: _Optional[str] = ..., seats: _Optional[int] = ..., join_waitlist: _Optional[bool] = ..., state: _Optional[_Union[Booking.State, str]] = ..., waitlist_position: _Optional[int] = ..., event_title: _Optional[str] = ..., event_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_time_zone: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., payment_id: _Optional[str] = ..., checkout_url: _Optional[str] = ..., hold_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateBookingRequest(_message.Message):
     __slots__ = ("booking", "request_id")

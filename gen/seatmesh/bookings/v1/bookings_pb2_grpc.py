@@ -82,27 +82,40 @@ class BookingServiceServicer:
     """
 
     def CreateBooking(self, request, context):
-        """A verified user books seats. Idempotent on request_id per user.
+        """A verified user books seats. Idempotent on request_id per user. The booking comes back CONFIRMED,
+        AWAITING_APPROVAL (the event requires approval), AWAITING_PAYMENT (a paid event: pay at
+        checkout_url before hold_expire_time), WAITLISTED (sold out, join_waitlist set) or, when the
+        outcome is not known yet, PENDING.
+
+        Errors: ROLE_REQUIRED, EMAIL_NOT_VERIFIED, NOT_FOUND, SEATS_OUT_OF_RANGE, OWN_EVENT, EVENT_NOT_BOOKABLE,
+        EVENT_STARTED, SOLD_OUT, ALREADY_BOOKED, SCHEDULE_CONFLICT, REQUEST_ID_REUSED, CONCURRENT_CHANGE,
+        EVENTS_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetBooking(self, request, context):
-        """Visible to its guest, the event's host and admins; NOT_FOUND for anyone else.
+        """One booking: visible to its guest, the event's host and admins; NOT_FOUND for anyone else.
+
+        Errors: NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListBookings(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The caller's bookings (as=GUEST) or the bookings of the caller's events (as=HOST), newest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelBooking(self, request, context):
-        """The guest before the event starts; the host or an admin until it ends. Releases the seats.
+        """Cancels a booking: the guest before the event starts; the host or an admin until it ends. Releases
+        the seats, which go to the waitlist first.
+
+        Errors: NOT_FOUND, EVENT_STARTED, EVENT_ENDED, BOOKING_NOT_ACTIVE, CONCURRENT_CHANGE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -110,6 +123,8 @@ class BookingServiceServicer:
 
     def ApproveBooking(self, request, context):
         """The host (or an admin) accepts a booking that is AWAITING_APPROVAL.
+
+        Errors: NOT_FOUND, NOT_HOST, NOT_AWAITING_APPROVAL, APPROVAL_EXPIRED, CONCURRENT_CHANGE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -117,6 +132,8 @@ class BookingServiceServicer:
 
     def RejectBooking(self, request, context):
         """The host (or an admin) declines a booking that is AWAITING_APPROVAL; its seats are released.
+
+        Errors: NOT_FOUND, NOT_HOST, NOT_AWAITING_APPROVAL, APPROVAL_EXPIRED, CONCURRENT_CHANGE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -124,6 +141,8 @@ class BookingServiceServicer:
 
     def ReviewBooking(self, request, context):
         """The guest reviews an event they attended (a confirmed booking of a completed event), once.
+
+        Errors: NOT_FOUND, NOT_GUEST, NOT_ATTENDED, EVENT_NOT_COMPLETED, ALREADY_REVIEWED, CONCURRENT_CHANGE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -131,6 +150,8 @@ class BookingServiceServicer:
 
     def RateGuest(self, request, context):
         """The host rates the guest of a confirmed booking of a completed event, once.
+
+        Errors: NOT_FOUND, NOT_HOST, NOT_ATTENDED, EVENT_NOT_COMPLETED, ALREADY_RATED, CONCURRENT_CHANGE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -23,40 +23,49 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.type import money_pb2 as google_dot_type_dot_money__pb2
 from seatmesh.bookings.v1 import bookings_pb2 as seatmesh_dot_bookings_dot_v1_dot_bookings__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eseatmesh/bookings/v1/bus.proto\x12\x14seatmesh.bookings.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#seatmesh/bookings/v1/bookings.proto\"\xf8\x02\n\x0e\x42ookingDetails\x12\x12\n\nbooking_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08guest_id\x18\x03 \x01(\t\x12\x0f\n\x07host_id\x18\x04 \x01(\t\x12\r\n\x05seats\x18\x05 \x01(\x05\x12\x32\n\x05state\x18\x06 \x01(\x0e\x32#.seatmesh.bookings.v1.Booking.State\x12\x13\n\x0b\x65vent_title\x18\x07 \x01(\t\x12\x34\n\x10\x65vent_start_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x65vent_end_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x65vent_time_zone\x18\n \x01(\t\x12\x12\n\nevent_city\x18\x0b \x01(\t\x12\x13\n\x0b\x65vent_venue\x18\x0c \x01(\t\x12\x19\n\x11waitlist_position\x18\r \x01(\x05\"I\n\x10\x42ookingConfirmed\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\"\x81\x01\n\x17\x42ookingAwaitingApproval\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\x0f\x42ookingApproved\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\"\xed\x01\n\x0f\x42ookingRejected\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\x12:\n\x05\x63\x61use\x18\x02 \x01(\x0e\x32+.seatmesh.bookings.v1.BookingRejected.Cause\x12\x0e\n\x06reason\x18\x03 \x01(\t\"W\n\x05\x43\x61use\x12\x15\n\x11\x43\x41USE_UNSPECIFIED\x10\x00\x12\x0c\n\x08SOLD_OUT\x10\x01\x12\x11\n\rHOST_REJECTED\x10\x02\x12\x16\n\x12\x45VENT_NOT_BOOKABLE\x10\x03\"G\n\x0e\x42ookingExpired\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\"J\n\x11\x42ookingWaitlisted\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\"H\n\x0f\x42ookingPromoted\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\"\xaf\x02\n\x10\x42ookingCancelled\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\x12\x42\n\x0c\x63\x61ncelled_by\x18\x02 \x01(\x0e\x32,.seatmesh.bookings.v1.BookingCancelled.Actor\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12;\n\x0eprevious_state\x18\x04 \x01(\x0e\x32#.seatmesh.bookings.v1.Booking.State\"S\n\x05\x41\x63tor\x12\x15\n\x11\x41\x43TOR_UNSPECIFIED\x10\x00\x12\t\n\x05GUEST\x10\x01\x12\x08\n\x04HOST\x10\x02\x12\t\n\x05\x41\x44MIN\x10\x03\x12\x13\n\x0f\x45VENT_CANCELLED\x10\x04\"F\n\x0fReviewSubmitted\x12\x33\n\x06review\x18\x01 \x01(\x0b\x32#.seatmesh.bookings.v1.BookingReview\"?\n\nGuestRated\x12\x31\n\x06rating\x18\x01 \x01(\x0b\x32!.seatmesh.bookings.v1.GuestRatingb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eseatmesh/bookings/v1/bus.proto\x12\x14seatmesh.bookings.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\x1a#seatmesh/bookings/v1/bookings.proto\"\xb0\x03\n\x0e\x42ookingDetails\x12\x12\n\nbooking_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08guest_id\x18\x03 \x01(\t\x12\x0f\n\x07host_id\x18\x04 \x01(\t\x12\r\n\x05seats\x18\x05 \x01(\x05\x12\x32\n\x05state\x18\x06 \x01(\x0e\x32#.seatmesh.bookings.v1.Booking.State\x12\x13\n\x0b\x65vent_title\x18\x07 \x01(\t\x12\x34\n\x10\x65vent_start_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x65vent_end_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x65vent_time_zone\x18\n \x01(\t\x12\x12\n\nevent_city\x18\x0b \x01(\t\x12\x13\n\x0b\x65vent_venue\x18\x0c \x01(\t\x12\x19\n\x11waitlist_position\x18\r \x01(\x05\x12\"\n\x06\x61mount\x18\x0e \x01(\x0b\x32\x12.google.type.Money\x12\x12\n\npayment_id\x18\x0f \x01(\t\"I\n\x10\x42ookingConfirmed\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\"\x81\x01\n\x17\x42ookingAwaitingApproval\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\x0f\x42ookingApproved\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\"\xed\x01\n\x0f\x42ookingRejected\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\x12:\n\x05\x63\x61use\x18\x02 \x01(\x0e\x32+.seatmesh.bookings.v1.BookingRejected.Cause\x12\x0e\n\x06reason\x18\x03 \x01(\t\"W\n\x05\x43\x61use\x12\x15\n\x11\x43\x41USE_UNSPECIFIED\x10\x00\x12\x0c\n\x08SOLD_OUT\x10\x01\x12\x11\n\rHOST_REJECTED\x10\x02\x12\x16\n\x12\x45VENT_NOT_BOOKABLE\x10\x03\"G\n\x0e\x42ookingExpired\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\"J\n\x11\x42ookingWaitlisted\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\"H\n\x0f\x42ookingPromoted\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\"\x8f\x02\n\x16\x42ookingAwaitingPayment\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x43\n\x06origin\x18\x03 \x01(\x0e\x32\x33.seatmesh.bookings.v1.BookingAwaitingPayment.Origin\"H\n\x06Origin\x12\x16\n\x12ORIGIN_UNSPECIFIED\x10\x00\x12\n\n\x06\x42OOKED\x10\x01\x12\x0c\n\x08PROMOTED\x10\x02\x12\x0c\n\x08\x41PPROVED\x10\x03\"\xdf\x02\n\x15\x42ookingPaymentRefused\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\x12\x12\n\npayment_id\x18\x02 \x01(\t\x12\x42\n\x06reason\x18\x03 \x01(\x0e\x32\x32.seatmesh.bookings.v1.BookingPaymentRefused.Reason\x12\"\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.Money\"\x92\x01\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x0c\n\x08SOLD_OUT\x10\x01\x12\x16\n\x12\x45VENT_NOT_BOOKABLE\x10\x02\x12\x11\n\rBOOKING_ENDED\x10\x03\x12\x10\n\x0c\x41LREADY_PAID\x10\x04\x12\x13\n\x0f\x41MOUNT_MISMATCH\x10\x05\x12\x10\n\x0c\x42OOKED_AGAIN\x10\x06\"\xaf\x02\n\x10\x42ookingCancelled\x12\x35\n\x07\x62ooking\x18\x01 \x01(\x0b\x32$.seatmesh.bookings.v1.BookingDetails\x12\x42\n\x0c\x63\x61ncelled_by\x18\x02 \x01(\x0e\x32,.seatmesh.bookings.v1.BookingCancelled.Actor\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12;\n\x0eprevious_state\x18\x04 \x01(\x0e\x32#.seatmesh.bookings.v1.Booking.State\"S\n\x05\x41\x63tor\x12\x15\n\x11\x41\x43TOR_UNSPECIFIED\x10\x00\x12\t\n\x05GUEST\x10\x01\x12\x08\n\x04HOST\x10\x02\x12\t\n\x05\x41\x44MIN\x10\x03\x12\x13\n\x0f\x45VENT_CANCELLED\x10\x04\"F\n\x0fReviewSubmitted\x12\x33\n\x06review\x18\x01 \x01(\x0b\x32#.seatmesh.bookings.v1.BookingReview\"?\n\nGuestRated\x12\x31\n\x06rating\x18\x01 \x01(\x0b\x32!.seatmesh.bookings.v1.GuestRatingb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'seatmesh.bookings.v1.bus_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BOOKINGDETAILS']._serialized_start=127
-  _globals['_BOOKINGDETAILS']._serialized_end=503
-  _globals['_BOOKINGCONFIRMED']._serialized_start=505
-  _globals['_BOOKINGCONFIRMED']._serialized_end=578
-  _globals['_BOOKINGAWAITINGAPPROVAL']._serialized_start=581
-  _globals['_BOOKINGAWAITINGAPPROVAL']._serialized_end=710
-  _globals['_BOOKINGAPPROVED']._serialized_start=712
-  _globals['_BOOKINGAPPROVED']._serialized_end=784
-  _globals['_BOOKINGREJECTED']._serialized_start=787
-  _globals['_BOOKINGREJECTED']._serialized_end=1024
-  _globals['_BOOKINGREJECTED_CAUSE']._serialized_start=937
-  _globals['_BOOKINGREJECTED_CAUSE']._serialized_end=1024
-  _globals['_BOOKINGEXPIRED']._serialized_start=1026
-  _globals['_BOOKINGEXPIRED']._serialized_end=1097
-  _globals['_BOOKINGWAITLISTED']._serialized_start=1099
-  _globals['_BOOKINGWAITLISTED']._serialized_end=1173
-  _globals['_BOOKINGPROMOTED']._serialized_start=1175
-  _globals['_BOOKINGPROMOTED']._serialized_end=1247
-  _globals['_BOOKINGCANCELLED']._serialized_start=1250
-  _globals['_BOOKINGCANCELLED']._serialized_end=1553
-  _globals['_BOOKINGCANCELLED_ACTOR']._serialized_start=1470
-  _globals['_BOOKINGCANCELLED_ACTOR']._serialized_end=1553
-  _globals['_REVIEWSUBMITTED']._serialized_start=1555
-  _globals['_REVIEWSUBMITTED']._serialized_end=1625
-  _globals['_GUESTRATED']._serialized_start=1627
-  _globals['_GUESTRATED']._serialized_end=1690
+  _globals['_BOOKINGDETAILS']._serialized_start=152
+  _globals['_BOOKINGDETAILS']._serialized_end=584
+  _globals['_BOOKINGCONFIRMED']._serialized_start=586
+  _globals['_BOOKINGCONFIRMED']._serialized_end=659
+  _globals['_BOOKINGAWAITINGAPPROVAL']._serialized_start=662
+  _globals['_BOOKINGAWAITINGAPPROVAL']._serialized_end=791
+  _globals['_BOOKINGAPPROVED']._serialized_start=793
+  _globals['_BOOKINGAPPROVED']._serialized_end=865
+  _globals['_BOOKINGREJECTED']._serialized_start=868
+  _globals['_BOOKINGREJECTED']._serialized_end=1105
+  _globals['_BOOKINGREJECTED_CAUSE']._serialized_start=1018
+  _globals['_BOOKINGREJECTED_CAUSE']._serialized_end=1105
+  _globals['_BOOKINGEXPIRED']._serialized_start=1107
+  _globals['_BOOKINGEXPIRED']._serialized_end=1178
+  _globals['_BOOKINGWAITLISTED']._serialized_start=1180
+  _globals['_BOOKINGWAITLISTED']._serialized_end=1254
+  _globals['_BOOKINGPROMOTED']._serialized_start=1256
+  _globals['_BOOKINGPROMOTED']._serialized_end=1328
+  _globals['_BOOKINGAWAITINGPAYMENT']._serialized_start=1331
+  _globals['_BOOKINGAWAITINGPAYMENT']._serialized_end=1602
+  _globals['_BOOKINGAWAITINGPAYMENT_ORIGIN']._serialized_start=1530
+  _globals['_BOOKINGAWAITINGPAYMENT_ORIGIN']._serialized_end=1602
+  _globals['_BOOKINGPAYMENTREFUSED']._serialized_start=1605
+  _globals['_BOOKINGPAYMENTREFUSED']._serialized_end=1956
+  _globals['_BOOKINGPAYMENTREFUSED_REASON']._serialized_start=1810
+  _globals['_BOOKINGPAYMENTREFUSED_REASON']._serialized_end=1956
+  _globals['_BOOKINGCANCELLED']._serialized_start=1959
+  _globals['_BOOKINGCANCELLED']._serialized_end=2262
+  _globals['_BOOKINGCANCELLED_ACTOR']._serialized_start=2179
+  _globals['_BOOKINGCANCELLED_ACTOR']._serialized_end=2262
+  _globals['_REVIEWSUBMITTED']._serialized_start=2264
+  _globals['_REVIEWSUBMITTED']._serialized_end=2334
+  _globals['_GUESTRATED']._serialized_start=2336
+  _globals['_GUESTRATED']._serialized_end=2399
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from seatmesh.events.v1 import events_pb2 as seatmesh_dot_events_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cseatmesh/events/v1/bus.proto\x12\x12seatmesh.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fseatmesh/events/v1/events.proto\"8\n\x0c\x45ventCreated\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.seatmesh.events.v1.Event\"\xef\x01\n\x0c\x45ventUpdated\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.seatmesh.events.v1.Event\x12\x16\n\x0e\x63hanged_fields\x18\x02 \x03(\t\x12\x37\n\x13previous_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11previous_end_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eprevious_venue\x18\x05 \x01(\t\x12\x15\n\rprevious_city\x18\x06 \x01(\t\"`\n\x0e\x45ventCancelled\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.seatmesh.events.v1.Event\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61ncelled_by\x18\x03 \x01(\t\":\n\x0e\x45ventCompleted\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.seatmesh.events.v1.Eventb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cseatmesh/events/v1/bus.proto\x12\x12seatmesh.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fseatmesh/events/v1/events.proto\"8\n\x0c\x45ventCreated\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.seatmesh.events.v1.Event\"\xef\x01\n\x0c\x45ventUpdated\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.seatmesh.events.v1.Event\x12\x16\n\x0e\x63hanged_fields\x18\x02 \x03(\t\x12\x37\n\x13previous_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11previous_end_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eprevious_venue\x18\x05 \x01(\t\x12\x15\n\rprevious_city\x18\x06 \x01(\t\"`\n\x0e\x45ventCancelled\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.seatmesh.events.v1.Event\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61ncelled_by\x18\x03 \x01(\t\":\n\x0e\x45ventCompleted\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.seatmesh.events.v1.Event\"L\n\x0c\x45ventDeleted\x12(\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.seatmesh.events.v1.Event\x12\x12\n\ndeleted_by\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,4 +41,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTCANCELLED']._serialized_end=514
   _globals['_EVENTCOMPLETED']._serialized_start=516
   _globals['_EVENTCOMPLETED']._serialized_end=574
+  _globals['_EVENTDELETED']._serialized_start=576
+  _globals['_EVENTDELETED']._serialized_end=652
 # @@protoc_insertion_point(module_scope)

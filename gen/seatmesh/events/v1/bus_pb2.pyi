@@ -47,3 +47,11 @@ class EventCompleted(_message.Message):
     EVENT_FIELD_NUMBER: _ClassVar[int]
     event: _events_pb2.Event
     def __init__(self, event: _Optional[_Union[_events_pb2.Event, _Mapping]] = ...) -> None: ...
+
+class EventDeleted(_message.Message):
+    __slots__ = ("event", "deleted_by")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    DELETED_BY_FIELD_NUMBER: _ClassVar[int]
+    event: _events_pb2.Event
+    deleted_by: str
+    def __init__(self, event: _Optional[_Union[_events_pb2.Event, _Mapping]] = ..., deleted_by: _Optional[str] = ...) -> None: ...

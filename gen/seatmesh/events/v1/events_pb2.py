@@ -24,12 +24,14 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.type import money_pb2 as google_dot_type_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fseatmesh/events/v1/events.proto\x12\x12seatmesh.events.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x05\n\x05\x45vent\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0corganizer_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05title\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x34\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\x32\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\x17\n\ttime_zone\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x63ity\x18\x08 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05venue\x18\t \x01(\t\x12\x16\n\x08\x63\x61pacity\x18\n \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x19\n\x0bseats_taken\x18\x0b \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0fseats_available\x18\x0c \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x15max_seats_per_booking\x18\r \x01(\x05\x12\x0c\n\x04tags\x18\x0e \x03(\t\x12\x19\n\x11requires_approval\x18\x0f \x01(\x08\x12\x34\n\x05state\x18\x10 \x01(\x0e\x32\x1f.seatmesh.events.v1.Event.StateB\x04\xe2\x41\x01\x03\x12\x1c\n\x0erating_average\x18\x11 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0crating_count\x18\x12 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x0c\n\x04\x65tag\x18\x13 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"K\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\r\n\tSCHEDULED\x10\x01\x12\r\n\tCANCELLED\x10\x02\x12\r\n\tCOMPLETED\x10\x03\"X\n\x12\x43reateEventRequest\x12.\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.seatmesh.events.v1.EventB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\")\n\x0fGetEventRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xdb\x02\n\x11ListEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04\x63ity\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12.\n\x05state\x18\x05 \x01(\x0e\x32\x1f.seatmesh.events.v1.Event.State\x12\x34\n\x10start_time_after\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11start_time_before\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13has_available_seats\x18\x08 \x01(\x08\x12\x12\n\nmin_rating\x18\t \x01(\x01\x12\x14\n\x0corganizer_id\x18\n \x01(\t\x12\r\n\x05query\x18\x0b \x01(\t\x12\x10\n\x08order_by\x18\x0c \x01(\t\"X\n\x12ListEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.seatmesh.events.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x12UpdateEventRequest\x12.\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.seatmesh.events.v1.EventB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\":\n\x12\x44\x65leteEventRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"<\n\x12\x43\x61ncelEventRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"(\n\x03Tag\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x65vent_count\x18\x02 \x01(\x05\"8\n\x0fListTagsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"R\n\x10ListTagsResponse\x12%\n\x04tags\x18\x01 \x03(\x0b\x32\x17.seatmesh.events.v1.Tag\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xba\x01\n\x06Review\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nbooking_id\x18\x03 \x01(\t\x12\x11\n\tauthor_id\x18\x04 \x01(\t\x12\x14\n\x0c\x65vent_rating\x18\x05 \x01(\x05\x12\x13\n\x0bhost_rating\x18\x06 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"S\n\x12ListReviewsRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x13ListReviewsResponse\x12+\n\x07reviews\x18\x01 \x03(\x0b\x32\x1a.seatmesh.events.v1.Review\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x18WatchAvailabilityRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x90\x01\n\x0c\x41vailability\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x02 \x01(\x05\x12\x13\n\x0bseats_taken\x18\x03 \x01(\x05\x12\x17\n\x0fseats_available\x18\x04 \x01(\x05\x12.\n\x05state\x18\x05 \x01(\x0e\x32\x1f.seatmesh.events.v1.Event.State\"`\n\x13ReserveSeatsRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05seats\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x1c\n\x0ereservation_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\x92\x01\n\x14ReserveSeatsResponse\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\r\n\x05seats\x18\x03 \x01(\x05\x12\x17\n\x0fseats_available\x18\x04 \x01(\x05\x12(\n\x05\x65vent\x18\x05 \x01(\x0b\x32\x19.seatmesh.events.v1.Event\"3\n\x13ReleaseSeatsRequest\x12\x1c\n\x0ereservation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"q\n\x14ReleaseSeatsResponse\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x16\n\x0eseats_released\x18\x02 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x17\n\x0fseats_available\x18\x04 \x01(\x05\"*\n\x15\x42\x61tchGetEventsRequest\x12\x11\n\tevent_ids\x18\x01 \x03(\t\"C\n\x16\x42\x61tchGetEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.seatmesh.events.v1.Event2\xbf\n\n\x0c\x45ventService\x12k\n\x0b\x43reateEvent\x12&.seatmesh.events.v1.CreateEventRequest\x1a\x19.seatmesh.events.v1.Event\"\x19\x82\xd3\xe4\x93\x02\x13\"\n/v1/events:\x05\x65vent\x12i\n\x08GetEvent\x12#.seatmesh.events.v1.GetEventRequest\x1a\x19.seatmesh.events.v1.Event\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/events/{event_id}\x12o\n\nListEvents\x12%.seatmesh.events.v1.ListEventsRequest\x1a&.seatmesh.events.v1.ListEventsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/events\x12v\n\x0bUpdateEvent\x12&.seatmesh.events.v1.UpdateEventRequest\x1a\x19.seatmesh.events.v1.Event\"$\x82\xd3\xe4\x93\x02\x1e\x32\x15/v1/events/{event.id}:\x05\x65vent\x12l\n\x0b\x44\x65leteEvent\x12&.seatmesh.events.v1.DeleteEventRequest\x1a\x16.google.protobuf.Empty\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/events/{event_id}\x12y\n\x0b\x43\x61ncelEvent\x12&.seatmesh.events.v1.CancelEventRequest\x1a\x19.seatmesh.events.v1.Event\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/events/{event_id}:cancel:\x01*\x12g\n\x08ListTags\x12#.seatmesh.events.v1.ListTagsRequest\x1a$.seatmesh.events.v1.ListTagsResponse\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/v1/tags\x12\x85\x01\n\x0bListReviews\x12&.seatmesh.events.v1.ListReviewsRequest\x1a\'.seatmesh.events.v1.ListReviewsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/events/{event_id}/reviews\x12\x65\n\x11WatchAvailability\x12,.seatmesh.events.v1.WatchAvailabilityRequest\x1a .seatmesh.events.v1.Availability0\x01\x12\x61\n\x0cReserveSeats\x12\'.seatmesh.events.v1.ReserveSeatsRequest\x1a(.seatmesh.events.v1.ReserveSeatsResponse\x12\x61\n\x0cReleaseSeats\x12\'.seatmesh.events.v1.ReleaseSeatsRequest\x1a(.seatmesh.events.v1.ReleaseSeatsResponse\x12g\n\x0e\x42\x61tchGetEvents\x12).seatmesh.events.v1.BatchGetEventsRequest\x1a*.seatmesh.events.v1.BatchGetEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fseatmesh/events/v1/events.proto\x12\x12seatmesh.events.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\xe5\x06\n\x05\x45vent\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0corganizer_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05title\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x34\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\x32\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\x17\n\ttime_zone\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x63ity\x18\x08 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05venue\x18\t \x01(\t\x12\x16\n\x08\x63\x61pacity\x18\n \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x19\n\x0bseats_taken\x18\x0b \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0fseats_available\x18\x0c \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x15max_seats_per_booking\x18\r \x01(\x05\x12\x0c\n\x04tags\x18\x0e \x03(\t\x12\x19\n\x11requires_approval\x18\x0f \x01(\x08\x12\x34\n\x05state\x18\x10 \x01(\x0e\x32\x1f.seatmesh.events.v1.Event.StateB\x04\xe2\x41\x01\x03\x12\x1c\n\x0erating_average\x18\x11 \x01(\x01\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0crating_count\x18\x12 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x0c\n\x04\x65tag\x18\x13 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12!\n\x05price\x18\x16 \x01(\x0b\x32\x12.google.type.Money\x12\x37\n\rrefund_policy\x18\x17 \x01(\x0b\x32 .seatmesh.events.v1.RefundPolicy\x12/\n\x0cpayment_hold\x18\x18 \x01(\x0b\x32\x19.google.protobuf.Duration\"K\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\r\n\tSCHEDULED\x10\x01\x12\r\n\tCANCELLED\x10\x02\x12\r\n\tCOMPLETED\x10\x03\"<\n\x0cRefundPolicy\x12,\n$full_refund_until_hours_before_start\x18\x01 \x01(\x05\"X\n\x12\x43reateEventRequest\x12.\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.seatmesh.events.v1.EventB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\")\n\x0fGetEventRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xdb\x02\n\x11ListEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04\x63ity\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12.\n\x05state\x18\x05 \x01(\x0e\x32\x1f.seatmesh.events.v1.Event.State\x12\x34\n\x10start_time_after\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11start_time_before\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13has_available_seats\x18\x08 \x01(\x08\x12\x12\n\nmin_rating\x18\t \x01(\x01\x12\x14\n\x0corganizer_id\x18\n \x01(\t\x12\r\n\x05query\x18\x0b \x01(\t\x12\x10\n\x08order_by\x18\x0c \x01(\t\"X\n\x12ListEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.seatmesh.events.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x12UpdateEventRequest\x12.\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x19.seatmesh.events.v1.EventB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\":\n\x12\x44\x65leteEventRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"<\n\x12\x43\x61ncelEventRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"(\n\x03Tag\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x65vent_count\x18\x02 \x01(\x05\"8\n\x0fListTagsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"R\n\x10ListTagsResponse\x12%\n\x04tags\x18\x01 \x03(\x0b\x32\x17.seatmesh.events.v1.Tag\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd5\x01\n\x06Review\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nbooking_id\x18\x03 \x01(\t\x12\x11\n\tauthor_id\x18\x04 \x01(\t\x12\x14\n\x0c\x65vent_rating\x18\x05 \x01(\x05\x12\x13\n\x0bhost_rating\x18\x06 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x0b\x61uthor_name\x18\t \x01(\tB\x04\xe2\x41\x01\x03\"S\n\x12ListReviewsRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x13ListReviewsResponse\x12+\n\x07reviews\x18\x01 \x03(\x0b\x32\x1a.seatmesh.events.v1.Review\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x18WatchAvailabilityRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x90\x01\n\x0c\x41vailability\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x02 \x01(\x05\x12\x13\n\x0bseats_taken\x18\x03 \x01(\x05\x12\x17\n\x0fseats_available\x18\x04 \x01(\x05\x12.\n\x05state\x18\x05 \x01(\x0e\x32\x1f.seatmesh.events.v1.Event.State\"`\n\x13ReserveSeatsRequest\x12\x16\n\x08\x65vent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05seats\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x1c\n\x0ereservation_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\x92\x01\n\x14ReserveSeatsResponse\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\r\n\x05seats\x18\x03 \x01(\x05\x12\x17\n\x0fseats_available\x18\x04 \x01(\x05\x12(\n\x05\x65vent\x18\x05 \x01(\x0b\x32\x19.seatmesh.events.v1.Event\"3\n\x13ReleaseSeatsRequest\x12\x1c\n\x0ereservation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"q\n\x14ReleaseSeatsResponse\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x16\n\x0eseats_released\x18\x02 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x17\n\x0fseats_available\x18\x04 \x01(\x05\"*\n\x15\x42\x61tchGetEventsRequest\x12\x11\n\tevent_ids\x18\x01 \x03(\t\"C\n\x16\x42\x61tchGetEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.seatmesh.events.v1.Event2\xbf\n\n\x0c\x45ventService\x12k\n\x0b\x43reateEvent\x12&.seatmesh.events.v1.CreateEventRequest\x1a\x19.seatmesh.events.v1.Event\"\x19\x82\xd3\xe4\x93\x02\x13\"\n/v1/events:\x05\x65vent\x12i\n\x08GetEvent\x12#.seatmesh.events.v1.GetEventRequest\x1a\x19.seatmesh.events.v1.Event\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/events/{event_id}\x12o\n\nListEvents\x12%.seatmesh.events.v1.ListEventsRequest\x1a&.seatmesh.events.v1.ListEventsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/events\x12v\n\x0bUpdateEvent\x12&.seatmesh.events.v1.UpdateEventRequest\x1a\x19.seatmesh.events.v1.Event\"$\x82\xd3\xe4\x93\x02\x1e\x32\x15/v1/events/{event.id}:\x05\x65vent\x12l\n\x0b\x44\x65leteEvent\x12&.seatmesh.events.v1.DeleteEventRequest\x1a\x16.google.protobuf.Empty\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/events/{event_id}\x12y\n\x0b\x43\x61ncelEvent\x12&.seatmesh.events.v1.CancelEventRequest\x1a\x19.seatmesh.events.v1.Event\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/events/{event_id}:cancel:\x01*\x12g\n\x08ListTags\x12#.seatmesh.events.v1.ListTagsRequest\x1a$.seatmesh.events.v1.ListTagsResponse\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/v1/tags\x12\x85\x01\n\x0bListReviews\x12&.seatmesh.events.v1.ListReviewsRequest\x1a\'.seatmesh.events.v1.ListReviewsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/events/{event_id}/reviews\x12\x65\n\x11WatchAvailability\x12,.seatmesh.events.v1.WatchAvailabilityRequest\x1a .seatmesh.events.v1.Availability0\x01\x12\x61\n\x0cReserveSeats\x12\'.seatmesh.events.v1.ReserveSeatsRequest\x1a(.seatmesh.events.v1.ReserveSeatsResponse\x12\x61\n\x0cReleaseSeats\x12\'.seatmesh.events.v1.ReleaseSeatsRequest\x1a(.seatmesh.events.v1.ReleaseSeatsResponse\x12g\n\x0e\x42\x61tchGetEvents\x12).seatmesh.events.v1.BatchGetEventsRequest\x1a*.seatmesh.events.v1.BatchGetEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -76,6 +78,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEEVENTREQUEST'].fields_by_name['event_id']._serialized_options = b'\342A\001\002'
   _globals['_CANCELEVENTREQUEST'].fields_by_name['event_id']._loaded_options = None
   _globals['_CANCELEVENTREQUEST'].fields_by_name['event_id']._serialized_options = b'\342A\001\002'
+  _globals['_REVIEW'].fields_by_name['author_name']._loaded_options = None
+  _globals['_REVIEW'].fields_by_name['author_name']._serialized_options = b'\342A\001\003'
   _globals['_LISTREVIEWSREQUEST'].fields_by_name['event_id']._loaded_options = None
   _globals['_LISTREVIEWSREQUEST'].fields_by_name['event_id']._serialized_options = b'\342A\001\002'
   _globals['_WATCHAVAILABILITYREQUEST'].fields_by_name['event_id']._loaded_options = None
@@ -104,52 +108,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTSERVICE'].methods_by_name['ListTags']._serialized_options = b'\202\323\344\223\002\n\022\010/v1/tags'
   _globals['_EVENTSERVICE'].methods_by_name['ListReviews']._loaded_options = None
   _globals['_EVENTSERVICE'].methods_by_name['ListReviews']._serialized_options = b'\202\323\344\223\002\037\022\035/v1/events/{event_id}/reviews'
-  _globals['_EVENT']._serialized_start=215
-  _globals['_EVENT']._serialized_end=943
-  _globals['_EVENT_STATE']._serialized_start=868
-  _globals['_EVENT_STATE']._serialized_end=943
-  _globals['_CREATEEVENTREQUEST']._serialized_start=945
-  _globals['_CREATEEVENTREQUEST']._serialized_end=1033
-  _globals['_GETEVENTREQUEST']._serialized_start=1035
-  _globals['_GETEVENTREQUEST']._serialized_end=1076
-  _globals['_LISTEVENTSREQUEST']._serialized_start=1079
-  _globals['_LISTEVENTSREQUEST']._serialized_end=1426
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=1428
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=1516
-  _globals['_UPDATEEVENTREQUEST']._serialized_start=1518
-  _globals['_UPDATEEVENTREQUEST']._serialized_end=1635
-  _globals['_DELETEEVENTREQUEST']._serialized_start=1637
-  _globals['_DELETEEVENTREQUEST']._serialized_end=1695
-  _globals['_CANCELEVENTREQUEST']._serialized_start=1697
-  _globals['_CANCELEVENTREQUEST']._serialized_end=1757
-  _globals['_TAG']._serialized_start=1759
-  _globals['_TAG']._serialized_end=1799
-  _globals['_LISTTAGSREQUEST']._serialized_start=1801
-  _globals['_LISTTAGSREQUEST']._serialized_end=1857
-  _globals['_LISTTAGSRESPONSE']._serialized_start=1859
-  _globals['_LISTTAGSRESPONSE']._serialized_end=1941
-  _globals['_REVIEW']._serialized_start=1944
-  _globals['_REVIEW']._serialized_end=2130
-  _globals['_LISTREVIEWSREQUEST']._serialized_start=2132
-  _globals['_LISTREVIEWSREQUEST']._serialized_end=2215
-  _globals['_LISTREVIEWSRESPONSE']._serialized_start=2217
-  _globals['_LISTREVIEWSRESPONSE']._serialized_end=2308
-  _globals['_WATCHAVAILABILITYREQUEST']._serialized_start=2310
-  _globals['_WATCHAVAILABILITYREQUEST']._serialized_end=2360
-  _globals['_AVAILABILITY']._serialized_start=2363
-  _globals['_AVAILABILITY']._serialized_end=2507
-  _globals['_RESERVESEATSREQUEST']._serialized_start=2509
-  _globals['_RESERVESEATSREQUEST']._serialized_end=2605
-  _globals['_RESERVESEATSRESPONSE']._serialized_start=2608
-  _globals['_RESERVESEATSRESPONSE']._serialized_end=2754
-  _globals['_RELEASESEATSREQUEST']._serialized_start=2756
-  _globals['_RELEASESEATSREQUEST']._serialized_end=2807
-  _globals['_RELEASESEATSRESPONSE']._serialized_start=2809
-  _globals['_RELEASESEATSRESPONSE']._serialized_end=2922
-  _globals['_BATCHGETEVENTSREQUEST']._serialized_start=2924
-  _globals['_BATCHGETEVENTSREQUEST']._serialized_end=2966
-  _globals['_BATCHGETEVENTSRESPONSE']._serialized_start=2968
-  _globals['_BATCHGETEVENTSRESPONSE']._serialized_end=3035
-  _globals['_EVENTSERVICE']._serialized_start=3038
-  _globals['_EVENTSERVICE']._serialized_end=4381
+  _globals['_EVENT']._serialized_start=272
+  _globals['_EVENT']._serialized_end=1141
+  _globals['_EVENT_STATE']._serialized_start=1066
+  _globals['_EVENT_STATE']._serialized_end=1141
+  _globals['_REFUNDPOLICY']._serialized_start=1143
+  _globals['_REFUNDPOLICY']._serialized_end=1203
+  _globals['_CREATEEVENTREQUEST']._serialized_start=1205
+  _globals['_CREATEEVENTREQUEST']._serialized_end=1293
+  _globals['_GETEVENTREQUEST']._serialized_start=1295
+  _globals['_GETEVENTREQUEST']._serialized_end=1336
+  _globals['_LISTEVENTSREQUEST']._serialized_start=1339
+  _globals['_LISTEVENTSREQUEST']._serialized_end=1686
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=1688
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=1776
+  _globals['_UPDATEEVENTREQUEST']._serialized_start=1778
+  _globals['_UPDATEEVENTREQUEST']._serialized_end=1895
+  _globals['_DELETEEVENTREQUEST']._serialized_start=1897
+  _globals['_DELETEEVENTREQUEST']._serialized_end=1955
+  _globals['_CANCELEVENTREQUEST']._serialized_start=1957
+  _globals['_CANCELEVENTREQUEST']._serialized_end=2017
+  _globals['_TAG']._serialized_start=2019
+  _globals['_TAG']._serialized_end=2059
+  _globals['_LISTTAGSREQUEST']._serialized_start=2061
+  _globals['_LISTTAGSREQUEST']._serialized_end=2117
+  _globals['_LISTTAGSRESPONSE']._serialized_start=2119
+  _globals['_LISTTAGSRESPONSE']._serialized_end=2201
+  _globals['_REVIEW']._serialized_start=2204
+  _globals['_REVIEW']._serialized_end=2417
+  _globals['_LISTREVIEWSREQUEST']._serialized_start=2419
+  _globals['_LISTREVIEWSREQUEST']._serialized_end=2502
+  _globals['_LISTREVIEWSRESPONSE']._serialized_start=2504
+  _globals['_LISTREVIEWSRESPONSE']._serialized_end=2595
+  _globals['_WATCHAVAILABILITYREQUEST']._serialized_start=2597
+  _globals['_WATCHAVAILABILITYREQUEST']._serialized_end=2647
+  _globals['_AVAILABILITY']._serialized_start=2650
+  _globals['_AVAILABILITY']._serialized_end=2794
+  _globals['_RESERVESEATSREQUEST']._serialized_start=2796
+  _globals['_RESERVESEATSREQUEST']._serialized_end=2892
+  _globals['_RESERVESEATSRESPONSE']._serialized_start=2895
+  _globals['_RESERVESEATSRESPONSE']._serialized_end=3041
+  _globals['_RELEASESEATSREQUEST']._serialized_start=3043
+  _globals['_RELEASESEATSREQUEST']._serialized_end=3094
+  _globals['_RELEASESEATSRESPONSE']._serialized_start=3096
+  _globals['_RELEASESEATSRESPONSE']._serialized_end=3209
+  _globals['_BATCHGETEVENTSREQUEST']._serialized_start=3211
+  _globals['_BATCHGETEVENTSREQUEST']._serialized_end=3253
+  _globals['_BATCHGETEVENTSRESPONSE']._serialized_start=3255
+  _globals['_BATCHGETEVENTSRESPONSE']._serialized_end=3322
+  _globals['_EVENTSERVICE']._serialized_start=3325
+  _globals['_EVENTSERVICE']._serialized_end=4668
 # @@protoc_insertion_point(module_scope)

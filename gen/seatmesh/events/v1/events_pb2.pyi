@@ -2,9 +2,11 @@ import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.type import money_pb2 as _money_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -15,7 +17,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Event(_message.Message):
-    __slots__ = ("id", "organizer_id", "title", "description", "start_time", "end_time", "time_zone", "city", "venue", "capacity", "seats_taken", "seats_available", "max_seats_per_booking", "tags", "requires_approval", "state", "rating_average", "rating_count", "etag", "create_time", "update_time")
+    __slots__ = ("id", "organizer_id", "title", "description", "start_time", "end_time", "time_zone", "city", "venue", "capacity", "seats_taken", "seats_available", "max_seats_per_booking", "tags", "requires_approval", "state", "rating_average", "rating_count", "etag", "create_time", "update_time", "price", "refund_policy", "payment_hold")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Event.State]
@@ -47,6 +49,9 @@ class Event(_message.Message):
     ETAG_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    REFUND_POLICY_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_HOLD_FIELD_NUMBER: _ClassVar[int]
     id: str
     organizer_id: str
     title: str
@@ -68,7 +73,16 @@ class Event(_message.Message):
     etag: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., organizer_id: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., time_zone: _Optional[str] = ..., city: _Optional[str] = ..., venue: _Optional[str] = ..., capacity: _Optional[int] = ..., seats_taken: _Optional[int] = ..., seats_available: _Optional[int] = ..., max_seats_per_booking: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., requires_approval: _Optional[bool] = ..., state: _Optional[_Union[Event.State, str]] = ..., rating_average: _Optional[float] = ..., rating_count: _Optional[int] = ..., etag: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    price: _money_pb2.Money
+    refund_policy: RefundPolicy
+    payment_hold: _duration_pb2.Duration
+    def __init__(self, id: _Optional[str] = ..., organizer_id: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., time_zone: _Optional[str] = ..., city: _Optional[str] = ..., venue: _Optional[str] = ..., capacity: _Optional[int] = ..., seats_taken: _Optional[int] = ..., seats_available: _Optional[int] = ..., max_seats_per_booking: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., requires_approval: _Optional[bool] = ..., state: _Optional[_Union[Event.State, str]] = ..., rating_average: _Optional[float] = ..., rating_count: _Optional[int] = ..., etag: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., refund_policy: _Optional[_Union[RefundPolicy, _Mapping]] = ..., payment_hold: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class RefundPolicy(_message.Message):
+    __slots__ = ("full_refund_until_hours_before_start",)
+    FULL_REFUND_UNTIL_HOURS_BEFORE_START_FIELD_NUMBER: _ClassVar[int]
+    full_refund_until_hours_before_start: int
+    def __init__(self, full_refund_until_hours_before_start: _Optional[int] = ...) -> None: ...
 
 class CreateEventRequest(_message.Message):
     __slots__ = ("event", "request_id")
@@ -169,7 +183,7 @@ class ListTagsResponse(_message.Message):
     def __init__(self, tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class Review(_message.Message):
-    __slots__ = ("id", "event_id", "booking_id", "author_id", "event_rating", "host_rating", "comment", "create_time")
+    __slots__ = ("id", "event_id", "booking_id", "author_id", "event_rating", "host_rating", "comment", "create_time", "author_name")
     ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     BOOKING_ID_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +192,7 @@ class Review(_message.Message):
     HOST_RATING_FIELD_NUMBER: _ClassVar[int]
     COMMENT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_NAME_FIELD_NUMBER: _ClassVar[int]
     id: str
     event_id: str
     booking_id: str
@@ -186,7 +201,8 @@ class Review(_message.Message):
     host_rating: int
     comment: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., event_id: _Optional[str] = ..., booking_id: _Optional[str] = ..., author_id: _Optional[str] = ..., event_rating: _Optional[int] = ..., host_rating: _Optional[int] = ..., comment: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    author_name: str
+    def __init__(self, id: _Optional[str] = ..., event_id: _Optional[str] = ..., booking_id: _Optional[str] = ..., author_id: _Optional[str] = ..., event_rating: _Optional[int] = ..., host_rating: _Optional[int] = ..., comment: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_name: _Optional[str] = ...) -> None: ...
 
 class ListReviewsRequest(_message.Message):
     __slots__ = ("event_id", "page_size", "page_token")

@@ -103,40 +103,55 @@ class EventServiceServicer:
     """
 
     def CreateEvent(self, request, context):
-        """Organizer or admin with a verified email. Idempotent on request_id.
+        """Publishes an event (organizer or admin with a verified email). Idempotent on request_id.
+
+        Errors: ROLE_REQUIRED, EMAIL_NOT_VERIFIED, REQUEST_ID_REUSED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetEvent(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One event, with its live seat counts. Anyone may read it.
+
+        Errors: NOT_FOUND.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListEvents(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Finds events by city, tags, state, time, free seats, rating, organizer or text; one page at a time.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateEvent(self, request, context):
-        """Owner or admin. Send the etag you read; a stale one gives ABORTED.
+        """Changes a scheduled event (its organizer or an admin). Send the etag you read: a stale one gives
+        ETAG_MISMATCH instead of overwriting someone else's change.
+
+        Errors: NOT_FOUND, NOT_EVENT_OWNER, ETAG_MISMATCH, EVENT_NOT_EDITABLE, CAPACITY_BELOW_SEATS_TAKEN.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteEvent(self, request, context):
-        """Owner, only while the event has no bookings and within an hour of creating it; cancel otherwise.
+        """Deletes an event: its organizer, only while it has no bookings and within an hour of creating
+        it; cancel it otherwise.
+
+        Errors: NOT_FOUND, NOT_EVENT_OWNER, ETAG_MISMATCH, DELETE_WINDOW_PASSED, EVENT_HAS_RESERVATIONS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelEvent(self, request, context):
-        """Owner or admin. Every booking of the event is cancelled.
+        """Calls an event off (its organizer or an admin); every booking of it is cancelled and its guests
+        are told. Cancelling twice is no error.
+
+        Errors: NOT_FOUND, NOT_EVENT_OWNER, EVENT_NOT_CANCELLABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -150,13 +165,20 @@ class EventServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListReviews(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Guests' reviews of an event, newest first. Anyone may read them.
+
+        Errors: NOT_FOUND.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def WatchAvailability(self, request, context):
-        """Streams seat availability: the current value first, then every change.
+        """Streams seat availability: the current value first, then every change. Anyone may watch, within
+        limits: a server holds only so many streams per client address and in all (RESOURCE_EXHAUSTED
+        with a RetryInfo beyond them), and the edge ends a stream after an hour; reconnect then.
+
+        Errors: NOT_FOUND, TOO_MANY_STREAMS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -164,6 +186,8 @@ class EventServiceServicer:
 
     def ReserveSeats(self, request, context):
         """Internal (service role): takes seats for a reservation, atomically and idempotently.
+
+        Errors: NOT_FOUND, EVENT_NOT_BOOKABLE, EVENT_STARTED, SOLD_OUT, RESERVATION_RELEASED, RESERVATION_ID_REUSED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

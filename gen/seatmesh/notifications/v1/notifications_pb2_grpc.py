@@ -88,31 +88,44 @@ class NotificationServiceServicer:
 
     def ListNotifications(self, request, context):
         """The caller's own notifications, newest first.
+
+        Errors: USER_REQUIRED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def MarkNotificationRead(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Marks one of the caller's notifications read.
+
+        Errors: NOT_FOUND, USER_REQUIRED.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def MarkAllNotificationsRead(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Marks every unread notification of the caller read.
+
+        Errors: USER_REQUIRED.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetNotificationPreferences(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Which channels each kind of notification goes to, for the caller.
+
+        Errors: USER_REQUIRED.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateNotificationPreferences(self, request, context):
         """Upserts the listed kinds; kinds not listed keep their settings.
+
+        Errors: USER_REQUIRED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -120,7 +133,11 @@ class NotificationServiceServicer:
 
     def SendNotification(self, request, context):
         """An organizer writes to every attendee of one of their events; an admin to an event's attendees
-        or, without event_id, to every user.
+        or, without event_id, to every user whose email address is verified. Idempotent on request_id;
+        limited per sender and per event (RetryInfo says when to try again).
+
+        Errors: ROLE_REQUIRED, NOT_FOUND, NOT_EVENT_ORGANIZER, REQUEST_ID_REUSED, TOO_MANY_MESSAGES,
+        EVENTS_UNAVAILABLE, THROTTLE_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -128,6 +145,8 @@ class NotificationServiceServicer:
 
     def ListDeliveries(self, request, context):
         """Admin: email and SMS deliveries, e.g. the FAILED ones.
+
+        Errors: ROLE_REQUIRED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -135,6 +154,8 @@ class NotificationServiceServicer:
 
     def ListDeadLetters(self, request, context):
         """Admin: bus messages that could not be processed after every attempt.
+
+        Errors: ROLE_REQUIRED, BUS_UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -142,6 +163,8 @@ class NotificationServiceServicer:
 
     def WatchNotifications(self, request, context):
         """Live in-app notifications for the caller, as they are created.
+
+        Errors: USER_REQUIRED, TOO_MANY_STREAMS, LIVE_FEED_UNAVAILABLE, LIVE_FEED_INTERRUPTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

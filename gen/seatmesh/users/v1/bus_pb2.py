@@ -26,17 +26,21 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from seatmesh.users.v1 import users_pb2 as seatmesh_dot_users_dot_v1_dot_users__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bseatmesh/users/v1/bus.proto\x12\x11seatmesh.users.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dseatmesh/users/v1/users.proto\"\x8c\x01\n\x0eUserRegistered\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\r\n\x05phone\x18\x04 \x01(\t\x12%\n\x04role\x18\x05 \x01(\x0e\x32\x17.seatmesh.users.v1.Role\x12\x0e\n\x06locale\x18\x06 \x01(\t\"\x9d\x01\n\x16VerificationCodeIssued\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06locale\x18\x06 \x01(\t\"/\n\rEmailVerified\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bseatmesh/users/v1/bus.proto\x12\x11seatmesh.users.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dseatmesh/users/v1/users.proto\"\x8c\x01\n\x0eUserRegistered\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\r\n\x05phone\x18\x04 \x01(\t\x12%\n\x04role\x18\x05 \x01(\x0e\x32\x17.seatmesh.users.v1.Role\x12\x0e\n\x06locale\x18\x06 \x01(\t\"\xb6\x01\n\x16VerificationCodeIssued\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x10\n\x04\x63ode\x18\x04 \x01(\tB\x02\x18\x01\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06locale\x18\x06 \x01(\t\x12\x13\n\x0bsealed_code\x18\x07 \x01(\x0c\"\x9d\x01\n\x0fPhoneCodeIssued\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x13\n\x0bsealed_code\x18\x04 \x01(\x0c\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06locale\x18\x06 \x01(\t\"/\n\rEmailVerified\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'seatmesh.users.v1.bus_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_VERIFICATIONCODEISSUED'].fields_by_name['code']._loaded_options = None
+  _globals['_VERIFICATIONCODEISSUED'].fields_by_name['code']._serialized_options = b'\030\001'
   _globals['_USERREGISTERED']._serialized_start=115
   _globals['_USERREGISTERED']._serialized_end=255
   _globals['_VERIFICATIONCODEISSUED']._serialized_start=258
-  _globals['_VERIFICATIONCODEISSUED']._serialized_end=415
-  _globals['_EMAILVERIFIED']._serialized_start=417
-  _globals['_EMAILVERIFIED']._serialized_end=464
+  _globals['_VERIFICATIONCODEISSUED']._serialized_end=440
+  _globals['_PHONECODEISSUED']._serialized_start=443
+  _globals['_PHONECODEISSUED']._serialized_end=600
+  _globals['_EMAILVERIFIED']._serialized_start=602
+  _globals['_EMAILVERIFIED']._serialized_end=649
 # @@protoc_insertion_point(module_scope)

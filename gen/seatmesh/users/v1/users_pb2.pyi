@@ -37,7 +37,7 @@ class Rating(_message.Message):
     def __init__(self, average: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
 
 class User(_message.Message):
-    __slots__ = ("id", "email", "display_name", "phone", "role", "email_verified", "time_zone", "locale", "host_rating", "guest_rating", "create_time", "update_time")
+    __slots__ = ("id", "email", "display_name", "phone", "role", "email_verified", "time_zone", "locale", "host_rating", "guest_rating", "create_time", "update_time", "phone_verified", "pending_email")
     ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,8 @@ class User(_message.Message):
     GUEST_RATING_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PHONE_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_EMAIL_FIELD_NUMBER: _ClassVar[int]
     id: str
     email: str
     display_name: str
@@ -62,7 +64,9 @@ class User(_message.Message):
     guest_rating: Rating
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., phone: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., email_verified: _Optional[bool] = ..., time_zone: _Optional[str] = ..., locale: _Optional[str] = ..., host_rating: _Optional[_Union[Rating, _Mapping]] = ..., guest_rating: _Optional[_Union[Rating, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    phone_verified: bool
+    pending_email: str
+    def __init__(self, id: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., phone: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., email_verified: _Optional[bool] = ..., time_zone: _Optional[str] = ..., locale: _Optional[str] = ..., host_rating: _Optional[_Union[Rating, _Mapping]] = ..., guest_rating: _Optional[_Union[Rating, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., phone_verified: _Optional[bool] = ..., pending_email: _Optional[str] = ...) -> None: ...
 
 class RegisterUserRequest(_message.Message):
     __slots__ = ("email", "password", "display_name", "phone", "role")
@@ -91,6 +95,16 @@ class ResendVerificationRequest(_message.Message):
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     email: str
     def __init__(self, email: _Optional[str] = ...) -> None: ...
+
+class SendPhoneCodeRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VerifyPhoneRequest(_message.Message):
+    __slots__ = ("code",)
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    def __init__(self, code: _Optional[str] = ...) -> None: ...
 
 class LoginRequest(_message.Message):
     __slots__ = ("email", "password")
@@ -123,6 +137,10 @@ class LogoutRequest(_message.Message):
     REFRESH_TOKEN_FIELD_NUMBER: _ClassVar[int]
     refresh_token: str
     def __init__(self, refresh_token: _Optional[str] = ...) -> None: ...
+
+class LogoutEverywhereRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class GetJwksRequest(_message.Message):
     __slots__ = ()

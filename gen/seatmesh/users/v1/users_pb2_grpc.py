@@ -67,6 +67,11 @@ class UserServiceStub:
                 request_serializer=seatmesh_dot_users_dot_v1_dot_users__pb2.LogoutRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.LogoutEverywhere = channel.unary_unary(
+                '/seatmesh.users.v1.UserService/LogoutEverywhere',
+                request_serializer=seatmesh_dot_users_dot_v1_dot_users__pb2.LogoutEverywhereRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
         self.GetJwks = channel.unary_unary(
                 '/seatmesh.users.v1.UserService/GetJwks',
                 request_serializer=seatmesh_dot_users_dot_v1_dot_users__pb2.GetJwksRequest.SerializeToString,
@@ -80,6 +85,16 @@ class UserServiceStub:
         self.UpdateCurrentUser = channel.unary_unary(
                 '/seatmesh.users.v1.UserService/UpdateCurrentUser',
                 request_serializer=seatmesh_dot_users_dot_v1_dot_users__pb2.UpdateCurrentUserRequest.SerializeToString,
+                response_deserializer=seatmesh_dot_users_dot_v1_dot_users__pb2.User.FromString,
+                _registered_method=True)
+        self.SendPhoneCode = channel.unary_unary(
+                '/seatmesh.users.v1.UserService/SendPhoneCode',
+                request_serializer=seatmesh_dot_users_dot_v1_dot_users__pb2.SendPhoneCodeRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.VerifyPhone = channel.unary_unary(
+                '/seatmesh.users.v1.UserService/VerifyPhone',
+                request_serializer=seatmesh_dot_users_dot_v1_dot_users__pb2.VerifyPhoneRequest.SerializeToString,
                 response_deserializer=seatmesh_dot_users_dot_v1_dot_users__pb2.User.FromString,
                 _registered_method=True)
         self.GetUser = channel.unary_unary(
@@ -114,21 +129,34 @@ class UserServiceServicer:
     """
 
     def RegisterUser(self, request, context):
-        """Creates an unverified account and sends a verification code to its email.
+        """Creates an unverified account and sends a verification code to its email. Sign-ups are
+        limited per client address and in total (SEATMESH_SIGNUP_MAX_PER_IP, SEATMESH_SIGNUP_MAX_TOTAL
+        per SEATMESH_SIGNUP_WINDOW_SECONDS); RetryInfo says when to try again.
+
+        Errors: EMAIL_TAKEN, TOO_MANY_SIGNUPS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def VerifyEmail(self, request, context):
-        """Marks the email verified when the code matches.
+        """Marks the email verified when the code matches. For the address an account is changing to
+        (User.pending_email), the code sent there switches the account to it; EMAIL_TAKEN when another
+        account took the address meanwhile.
+
+        Errors: VERIFICATION_CODE_INVALID, ALREADY_VERIFIED, VERIFICATION_CODE_EXPIRED, VERIFICATION_CODE_LOCKED, EMAIL_TAKEN.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResendVerification(self, request, context):
-        """Sends a new verification code. Answers the same whether or not the email exists.
+        """Sends a new verification code to an account's unverified email. Answers the same whether or
+        not the email exists. Limited per address (one a minute, a few an hour), per client address
+        and in total. A new address waiting in pending_email gets a new code by sending the update
+        again.
+
+        Errors: TOO_MANY_VERIFICATION_CODES.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -136,6 +164,8 @@ class UserServiceServicer:
 
     def Login(self, request, context):
         """Exchanges email and password for an access token and a refresh token.
+
+        Errors: INVALID_CREDENTIALS, TOO_MANY_LOGIN_ATTEMPTS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,13 +173,27 @@ class UserServiceServicer:
 
     def RefreshToken(self, request, context):
         """Rotates a refresh token. Reusing a rotated token revokes its whole family.
+
+        Errors: INVALID_REFRESH_TOKEN, REFRESH_TOKEN_REVOKED, REFRESH_TOKEN_REUSED, REFRESH_TOKEN_EXPIRED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Logout(self, request, context):
-        """Revokes a refresh token (and its family).
+        """Revokes a refresh token (and its family). An unknown or revoked token is no error.
+
+        Errors: NOT_YOUR_TOKEN, USER_REQUIRED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LogoutEverywhere(self, request, context):
+        """Signs the caller out everywhere: every refresh token of the account, from every sign-in on
+        every device, is revoked. Access tokens already issued expire on their own (15 minutes).
+
+        Errors: USER_REQUIRED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -164,13 +208,42 @@ class UserServiceServicer:
 
     def GetCurrentUser(self, request, context):
         """The caller's own account.
+
+        Errors: NOT_FOUND, USER_REQUIRED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateCurrentUser(self, request, context):
-        """Updates the caller's own account. Changing the email requires verifying it again.
+        """Updates the caller's own account. A new email does not replace the current one at once: it
+        waits in pending_email, a code is sent to it, and VerifyEmail with that code switches the
+        account to it (sign-in keeps using the current address until then). A new phone number is
+        unverified until SendPhoneCode and VerifyPhone confirm it. Sending the current email or phone
+        again changes nothing.
+
+        Errors: EMAIL_TAKEN, TOO_MANY_VERIFICATION_CODES, NOT_FOUND, USER_REQUIRED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendPhoneCode(self, request, context):
+        """Sends a 6-digit code by SMS to the caller's phone number, to verify it: notifications sends
+        no other SMS to a number until it is verified. Needs a verified email address. Limited like
+        email codes: per number (one a minute, a few an hour), per client address and in total.
+
+        Errors: PHONE_REQUIRED, ALREADY_VERIFIED, EMAIL_NOT_VERIFIED, TOO_MANY_VERIFICATION_CODES, USER_REQUIRED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyPhone(self, request, context):
+        """Marks the caller's phone number verified when the code from the SMS matches. Codes expire
+        and lock after a few wrong tries, like email codes; a code is void once the number changes.
+
+        Errors: VERIFICATION_CODE_INVALID, ALREADY_VERIFIED, VERIFICATION_CODE_EXPIRED, VERIFICATION_CODE_LOCKED, USER_REQUIRED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -178,20 +251,26 @@ class UserServiceServicer:
 
     def GetUser(self, request, context):
         """A public profile: display name and ratings. Admins and the user themself see everything.
+
+        Errors: NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListUsers(self, request, context):
-        """Admin only.
+        """Lists accounts, newest first (admin only).
+
+        Errors: ROLE_REQUIRED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetUserRole(self, request, context):
-        """Admin only.
+        """Gives an account another role (admin only). The last admin stays one.
+
+        Errors: ROLE_REQUIRED, ROLE_NOT_ASSIGNABLE, NOT_FOUND, LAST_ADMIN.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -199,13 +278,16 @@ class UserServiceServicer:
 
     def IssueServiceToken(self, request, context):
         """Internal: a short-lived token with role `service` for a service that presents its secret.
+
+        Errors: INVALID_SERVICE_CREDENTIALS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def BatchGetUsers(self, request, context):
-        """Internal: contact details of many users at once (for notifications).
+        """Internal: contact details of many users at once (for notifications). SMS may go only to a
+        phone whose phone_verified is true (the code SendPhoneCode sends is the one exception).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -244,6 +326,11 @@ def add_UserServiceServicer_to_server(servicer, server):
                     request_deserializer=seatmesh_dot_users_dot_v1_dot_users__pb2.LogoutRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
+            'LogoutEverywhere': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogoutEverywhere,
+                    request_deserializer=seatmesh_dot_users_dot_v1_dot_users__pb2.LogoutEverywhereRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
             'GetJwks': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJwks,
                     request_deserializer=seatmesh_dot_users_dot_v1_dot_users__pb2.GetJwksRequest.FromString,
@@ -257,6 +344,16 @@ def add_UserServiceServicer_to_server(servicer, server):
             'UpdateCurrentUser': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateCurrentUser,
                     request_deserializer=seatmesh_dot_users_dot_v1_dot_users__pb2.UpdateCurrentUserRequest.FromString,
+                    response_serializer=seatmesh_dot_users_dot_v1_dot_users__pb2.User.SerializeToString,
+            ),
+            'SendPhoneCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendPhoneCode,
+                    request_deserializer=seatmesh_dot_users_dot_v1_dot_users__pb2.SendPhoneCodeRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'VerifyPhone': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyPhone,
+                    request_deserializer=seatmesh_dot_users_dot_v1_dot_users__pb2.VerifyPhoneRequest.FromString,
                     response_serializer=seatmesh_dot_users_dot_v1_dot_users__pb2.User.SerializeToString,
             ),
             'GetUser': grpc.unary_unary_rpc_method_handler(
@@ -459,6 +556,33 @@ class UserService:
             _registered_method=True)
 
     @staticmethod
+    def LogoutEverywhere(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatmesh.users.v1.UserService/LogoutEverywhere',
+            seatmesh_dot_users_dot_v1_dot_users__pb2.LogoutEverywhereRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetJwks(request,
             target,
             options=(),
@@ -528,6 +652,60 @@ class UserService:
             target,
             '/seatmesh.users.v1.UserService/UpdateCurrentUser',
             seatmesh_dot_users_dot_v1_dot_users__pb2.UpdateCurrentUserRequest.SerializeToString,
+            seatmesh_dot_users_dot_v1_dot_users__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendPhoneCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatmesh.users.v1.UserService/SendPhoneCode',
+            seatmesh_dot_users_dot_v1_dot_users__pb2.SendPhoneCodeRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyPhone(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/seatmesh.users.v1.UserService/VerifyPhone',
+            seatmesh_dot_users_dot_v1_dot_users__pb2.VerifyPhoneRequest.SerializeToString,
             seatmesh_dot_users_dot_v1_dot_users__pb2.User.FromString,
             options,
             channel_credentials,
