@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -30,6 +31,8 @@ from services.runtime.metrics import RPC_SECONDS, RPC_TOTAL
 from services.runtime.validation import text_violations
 
 log = logging.getLogger("seatmesh.rpc")
+
+T = TypeVar("T")
 
 
 class _Undecodable:
@@ -73,6 +76,14 @@ def request_metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
         if isinstance(value, str):
             result[key] = value
     return result
+
+
+def _restore(var: contextvars.ContextVar[T], token: contextvars.Token[T]) -> None:
+    """Undo what `_rpc` set for the call. A stream its client stopped reading is closed by
+    asyncio's finalizer in a task of its own, whose Context never held the call's values: nothing
+    to undo there (and Token.reset refuses a token of another Context)."""
+    with contextlib.suppress(ValueError):
+        var.reset(token)
 
 
 def _code_name(error: Exception) -> str:
@@ -172,8 +183,9 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
             try:
                 yield
             finally:
-                principal_var.reset(principal_token)
-        except (grpc.aio.AbortError, asyncio.CancelledError) as stopped:
+                _restore(principal_var, principal_token)
+        except (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit) as stopped:
+            # GeneratorExit: the client stopped reading a stream, which is being closed.
             code = "ABORTED_BY_HANDLER" if isinstance(stopped, grpc.aio.AbortError) else "CANCELLED"
             raise
         except Exception as error:
@@ -186,7 +198,7 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
                 RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
             if span is not None:
                 span.finish(_span_code(code, context), unexpected)
-            request_id_var.reset(request_token)
+            _restore(request_id_var, request_token)
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         if handler.unary_unary is not None:

@@ -40,9 +40,6 @@ class Rpc:
     def input(self) -> Descriptor:
         return self.method.input_type
 
-    def request_class(self) -> type[Message]:
-        return message_factory.GetMessageClass(self.method.input_type)
-
     def response_class(self) -> type[Message]:
         return message_factory.GetMessageClass(self.method.output_type)
 

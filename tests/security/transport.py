@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -93,7 +93,6 @@ class Outcome:
     # REST only: the HTTP status, and whether the body was a google.rpc.Status JSON.
     http_status: int | None = None
     json_body: bool = True
-    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -107,7 +106,9 @@ class Outcome:
         if self.ok:
             shown = "stream open, nothing sent yet" if self.stream_open else self.reply[:300]
             return f"OK ({shown!r})"
-        http = f" [HTTP {self.http_status}]" if self.http_status is not None else ""
+        http = (
+            f" [HTTP {self.http_status}{'' if self.json_body else ', not JSON'}]" if self.http_status else ""
+        )
         return f"{self.code.name} {self.reason or '(no reason)'}{http}: {self.message[:300]!r}"
 
 
