@@ -21,7 +21,7 @@ from seatmesh.bookings.v1 import bus_pb2
 from seatmesh.bus.v1 import envelope_pb2
 from seatmesh.events.v1 import bus_pb2 as events_bus_pb2
 from seatmesh.payments.v1 import bus_pb2 as payments_bus_pb2
-from services.bookings import convert, domain
+from services.bookings import convert, domain, metrics
 from services.bookings.cache import EventFactsCache
 from services.bookings.domain import RefusalReason, Verdict, refused_on_cancel
 from services.bookings.store import BookingTransaction
@@ -119,6 +119,7 @@ class BookingConsumers:
             confirmed = await tx.confirm_paid(booking, payment.payment_id)
             assert confirmed is not None  # locked: still as it was read
             await tx.publish(bus_pb2.BookingConfirmed(booking=convert.booking_details_to_proto(confirmed)))
+            tx.after_commit(metrics.count_confirmed_after_commit, confirmed)
         elif judgement.verdict is Verdict.TAKE_SEATS_AGAIN:
             accepted = await tx.accept_late_payment(booking, payment.payment_id)
             assert accepted is not None

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from services.bookings import convert
+from services.bookings import convert, metrics
 from services.bookings.clients.events import EventsClient
 from services.bookings.domain import Booking, State, waits_for_seats_again
 from services.bookings.saga import Saga
@@ -127,6 +127,7 @@ class Reconciler:
                 if any(previous in HELD for _, previous in ended):
                     # Their seats are to be released now.
                     tx.after_commit(self.releases_due)
+                tx.after_commit(metrics.count_hold_expiries, [previous for _, previous in ended])
             total += len(ended)
             if len(ended) < EXPIRY_BATCH:
                 return total

@@ -10,6 +10,7 @@ from prometheus_client import Counter
 from prometheus_client.metrics_core import Metric
 from sqlalchemy import and_, func, select, text
 
+from services.bookings.domain import Booking, State
 from services.bookings.tables import RECONCILE_SQL, bookings
 from services.runtime.database import Database, Statement
 from services.runtime.metrics import Gauge, Reading
@@ -27,6 +28,38 @@ for _outcome in OUTCOMES:
     BOOKINGS.labels(_outcome)
 for _hold in HOLDS:
     HOLD_EXPIRIES.labels(_hold)
+
+# The state a hold was in when it ran out.
+_HOLD_OF = {State.AWAITING_APPROVAL: "approval", State.AWAITING_PAYMENT: "payment"}
+
+
+def count_settlement(before: Booking, after: Booking) -> None:
+    """A reservation attempt settled `before` (PENDING) as `after` (the statement committed)."""
+    if after.state is before.state:
+        return
+    outcome = after.state.value.lower()
+    if outcome in OUTCOMES:
+        BOOKINGS.labels(outcome).inc()
+    if after.state is State.CONFIRMED:
+        SEATS_SOLD.inc(after.seats)
+
+
+def count_confirmed(booking: Booking) -> None:
+    """A held booking became CONFIRMED later (approved, or paid): its seats are sold now."""
+    if booking.state is State.CONFIRMED:
+        SEATS_SOLD.inc(booking.seats)
+
+
+async def count_confirmed_after_commit(booking: Booking) -> None:
+    count_confirmed(booking)
+
+
+async def count_hold_expiries(previous_states: list[State]) -> None:
+    for previous in previous_states:
+        hold = _HOLD_OF.get(previous)
+        if hold is not None:
+            HOLD_EXPIRIES.labels(hold).inc()
+
 
 RECONCILE_BACKLOG = Gauge(
     "seatmesh_bookings_reconcile_backlog",

@@ -35,7 +35,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from services.bookings import convert, domain
+from services.bookings import convert, domain, metrics
 from services.bookings.cache import EventFactsCache
 from services.bookings.clients.events import EventsClient
 from services.bookings.clients.payments import PaymentsClient
@@ -188,6 +188,7 @@ class Saga:
             # Settled by someone else meanwhile (a repeat, the reconciler) or cancelled.
             current = await self.store.get(booking.id)
             return current or booking
+        metrics.count_settlement(booking, settled)
         return settled
 
     # -- payments ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import grpc
 from google.protobuf.message import Message
 
 from seatmesh.bookings.v1 import bookings_pb2, bookings_pb2_grpc
-from services.bookings import convert, domain
+from services.bookings import convert, domain, metrics
 from services.bookings.cache import EventFactsCache
 from services.bookings.domain import Booking, RefusalReason, State
 from services.bookings.saga import Saga, utcnow
@@ -174,6 +174,7 @@ class BookingServiceServicer(bookings_pb2_grpc.BookingServiceServicer):
             lambda tx, booking: tx.approve(booking, domain.approval(booking, utcnow()), self.reconcile_after),
             convert.approval_announcement,
         )
+        metrics.count_confirmed(approved)
         if approved.needs_checkout:
             approved = await self.saga.open_checkout(approved, budget=self._budget(context))
         return convert.booking_to_proto(approved)

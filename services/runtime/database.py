@@ -206,6 +206,9 @@ class Database(Executor):
             # Waiting longer than this for a connection means the database is in trouble: the RPC
             # answers UNAVAILABLE instead of hanging.
             timeout=timeout,
+            # Connections a burst opened are closed again after a minute of idleness: a replica
+            # at rest holds one, not pool_size, of the server's limited connections.
+            max_idle=60.0,
             name=name or source,
             open=False,
         )

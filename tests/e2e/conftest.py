@@ -1,4 +1,4 @@
-"""The whole mesh, started the way `make run` starts it, once per test session; and a second one
+"""The whole mesh, started the way `make run` starts it, once for the e2e tests; and a second one
 whose payments take Stripe's way (against the fake Stripe), also once, for the tests that pay."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from scripts.mesh import Mesh, MeshOptions
 from tests.support.engines import Engines
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mesh(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     running = Mesh(
         MeshOptions(
@@ -44,7 +44,7 @@ def rest(mesh: Mesh) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stripe_mesh(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     """A mesh started as `SEATMESH_PAYMENTS_PROVIDER=stripe make run` starts it: payments open
     Stripe Checkout Sessions at scripts/fake_stripe.py, whose signed webhooks come back through the
