@@ -1,9 +1,9 @@
 """Wiring of the notifications service: what runs in one process, and who gets what.
 
-Besides the RPCs: the bus consumer (users, events, bookings -> messages, in-app rows, deliveries,
-projections, reminder schedule), the live feed (LISTEN for WatchNotifications and to wake the
-delivery worker), the delivery worker (email, SMS) and the reminder scheduler. All are safe with
-replicas.
+Besides the RPCs: the bus consumer (users, events, bookings, payments -> messages, in-app rows,
+deliveries, projections, reminder schedule), the live feed (LISTEN for WatchNotifications and to
+wake the delivery worker), the delivery worker (email, SMS) and the reminder scheduler. All are
+safe with replicas.
 
 It does not start without SEATMESH_SERVICE_SECRET: the verification codes it sends arrive sealed
 with that secret (codes.py), so without it every one of them would fail.
@@ -58,6 +58,7 @@ async def build(
     offsets = ReminderOffsets(
         before_24h=timedelta(seconds=settings.reminder_24h_offset),
         before_1h=timedelta(seconds=settings.reminder_1h_offset),
+        before_hold_end=timedelta(seconds=settings.payment_reminder_offset),
     )
     feed = LiveFeed(
         runtime.database,
@@ -67,7 +68,7 @@ async def build(
     consumers = NotificationConsumers(links=links, offsets=offsets)
     consumer = runtime.consumer(
         NotificationTransaction,
-        sources=["users", "events", "bookings"],
+        sources=["users", "events", "bookings", "payments"],
         handlers=consumers.handlers(),
         max_attempts=settings.bus_max_attempts,
     )

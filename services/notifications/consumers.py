@@ -1,4 +1,4 @@
-"""What notifications does with the bus events of users, events and bookings.
+"""What notifications does with the bus events of users, events, bookings and payments.
 
 Each handler runs inside the consumer's inbox transaction (services/runtime/bus/consumer.py), so
 its rows — projection updates, reminder schedule, messages, in-app notifications and deliveries —
@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from seatmesh.bookings.v1 import bus_pb2 as bookings_bus
 from seatmesh.bus.v1 import envelope_pb2
 from seatmesh.events.v1 import bus_pb2 as events_bus
+from seatmesh.payments.v1 import bus_pb2 as payments_bus
 from seatmesh.users.v1 import bus_pb2 as users_bus
 from services.notifications import content, convert
 from services.notifications.content import Links
@@ -27,8 +28,9 @@ from services.notifications.domain.kinds import (
     Canceller,
     Channel,
     EventState,
+    RefundInitiator,
 )
-from services.notifications.domain.messages import BookingSummary, Content
+from services.notifications.domain.messages import BookingSummary, Content, EventSummary
 from services.notifications.domain.records import (
     Account,
     BookingNews,
@@ -39,11 +41,17 @@ from services.notifications.domain.records import (
 )
 from services.notifications.domain.rules import (
     ReminderOffsets,
+    awaits_payment,
     event_cancelled_key,
     event_completed_key,
     hears_of_event_cancellation,
     host_hears_of_cancellation,
+    payment_due_key,
+    payment_reminder_time,
     promoted_state,
+    receipt_key,
+    refund_key,
+    refused_payment_key,
     reminders_for,
     welcome_due,
     welcome_key,
@@ -79,11 +87,17 @@ class NotificationConsumers:
             bookings_bus.BookingWaitlisted: self.on_booking_waitlisted,
             bookings_bus.BookingPromoted: self.on_booking_promoted,
             bookings_bus.BookingCancelled: self.on_booking_cancelled,
+            bookings_bus.BookingAwaitingPayment: self.on_booking_awaiting_payment,
+            bookings_bus.BookingPaymentRefused: self.on_booking_payment_refused,
             events_bus.EventCreated: self.on_event_created,
             events_bus.EventUpdated: self.on_event_updated,
             events_bus.EventCancelled: self.on_event_cancelled,
             events_bus.EventCompleted: self.on_event_completed,
             events_bus.EventDeleted: self.on_event_deleted,
+            payments_bus.PaymentOpened: self.on_payment_opened,
+            payments_bus.PaymentSucceeded: self.on_payment_succeeded,
+            payments_bus.PaymentExpired: self.on_payment_expired,
+            payments_bus.PaymentRefunded: self.on_payment_refunded,
         }
         return {message.DESCRIPTOR.full_name: handler for message, handler in table.items()}
 
@@ -156,6 +170,8 @@ class NotificationConsumers:
     ) -> None:
         news = convert.booking_news(message.booking)
         booking, _ = await self._apply(tx, envelope, news, BookingState.CONFIRMED)
+        # Paid (or free): nothing left to pay.
+        await tx.drop_payment_reminder(news.booking_id)
         if booking is None:
             return
         await self._to(tx, envelope, news.guest_id, content.booking_confirmed(booking, self.links))
@@ -253,6 +269,40 @@ class NotificationConsumers:
         if host_hears_of_cancellation(cancelled_by, previous):
             told = content.guest_cancelled(booking, message.reason, self.links)
             await self._to(tx, envelope, news.host_id, told)
+
+    async def on_booking_awaiting_payment(
+        self, tx: NotificationTransaction, envelope: Envelope, message: bookings_bus.BookingAwaitingPayment
+    ) -> None:
+        """Seats are held while the guest pays. The guest hears of it with PaymentOpened, which says
+        where to pay (and schedules the reminder before the hold ends); here the booking's state is
+        recorded, which tells later messages (a receipt, an expiry) what came before."""
+        await self._apply(tx, envelope, convert.booking_news(message.booking), BookingState.AWAITING_PAYMENT)
+
+    async def on_booking_payment_refused(
+        self, tx: NotificationTransaction, envelope: Envelope, message: bookings_bus.BookingPaymentRefused
+    ) -> None:
+        """Bookings will not keep a payment (it came late and the seats are gone, or the booking had
+        ended...), and payments refunds it in full. The guest is told now rather than when the
+        provider confirms the refund (which may take a while), under the key of that refund's own
+        notice: whichever of the two is handled first tells them."""
+        news = convert.booking_news(message.booking)
+        booking = BookingSummary(
+            booking_id=news.booking_id,
+            seats=news.seats,
+            event=await self._event(tx, news.event),
+        )
+        refused = content.payment_refused(
+            booking,
+            convert.payment_refusal(message),
+            convert.refused_amount(message),
+            message.payment_id,
+            self.links,
+        )
+        await tx.notify(
+            source_key=refused_payment_key(message.payment_id),
+            content=refused,
+            recipients=ToUsers((news.guest_id,)),
+        )
 
     async def _apply(
         self, tx: NotificationTransaction, envelope: Envelope, news: BookingNews, state: BookingState
@@ -352,6 +402,10 @@ class NotificationConsumers:
         await tx.forget_event(event_id)
         await tx.drop_event_reminders(event_id)
 
+    async def _event(self, tx: NotificationTransaction, described: EventSummary) -> EventSummary:
+        """The events service's view of an event (title, time, place) wins over another message's copy."""
+        return await tx.known_event(described.event_id) or described
+
     async def _apply_event(
         self, tx: NotificationTransaction, envelope: Envelope, event: KnownEvent, state_unsaid: EventState
     ) -> bool:
@@ -360,3 +414,71 @@ class NotificationConsumers:
         return await tx.apply_event(
             event, state=event.state or state_unsaid, version=event.version or convert.occurred(envelope)
         )
+
+    # -- payments -------------------------------------------------------------------------------------
+
+    async def on_payment_opened(
+        self, tx: NotificationTransaction, envelope: Envelope, message: payments_bus.PaymentOpened
+    ) -> None:
+        """A checkout opened: the guest is told where to pay and until when (once per hold), and
+        reminded shortly before the hold ends unless they paid."""
+        payment = convert.payment_news(message.payment)
+        due = payment.due()
+        opened_at = convert.occurred(envelope)
+        if due is None or due.hold_expire_time <= opened_at:
+            return
+        if not awaits_payment(await tx.booking_state(payment.booking_id)):
+            # Paid or over by the time this news arrived (the streams are read side by side).
+            log.info(
+                "a checkout of a booking that no longer awaits payment", extra={"booking_id": due.booking_id}
+            )
+            return
+        event = await self._event(tx, due.event)
+        await tx.notify(
+            source_key=payment_due_key(due.booking_id, due.hold_expire_time),
+            content=content.payment_due(due, event, self.links),
+            recipients=ToUsers((payment.buyer_id,)),
+        )
+        remind_at = payment_reminder_time(due.hold_expire_time, opened_at, self.offsets)
+        if remind_at is not None:
+            await tx.schedule_payment_reminder(guest_id=payment.buyer_id, due=due, due_at=remind_at)
+
+    async def on_payment_succeeded(
+        self, tx: NotificationTransaction, envelope: Envelope, message: payments_bus.PaymentSucceeded
+    ) -> None:
+        """The money came: a receipt, and no more reminder to pay."""
+        payment = convert.payment_news(message.payment)
+        await tx.drop_payment_reminder(payment.booking_id)
+        receipt = content.payment_receipt(
+            payment,
+            await self._event(tx, payment.event),
+            convert.capture_time(message),
+            await tx.booking_state(payment.booking_id),
+            self.links,
+        )
+        await tx.notify(
+            source_key=receipt_key(payment.payment_id),
+            content=receipt,
+            recipients=ToUsers((payment.buyer_id,)),
+        )
+
+    async def on_payment_expired(
+        self, tx: NotificationTransaction, envelope: Envelope, message: payments_bus.PaymentExpired
+    ) -> None:
+        """Nothing was charged and nothing can be paid any more: the booking's expiry or
+        cancellation tells the guest; the reminder goes."""
+        await tx.drop_payment_reminder(message.payment.booking_id)
+
+    async def on_payment_refunded(
+        self, tx: NotificationTransaction, envelope: Envelope, message: payments_bus.PaymentRefunded
+    ) -> None:
+        """Money went back: a notice per refund (a refused payment's is the one its refusal sent)."""
+        payment = convert.payment_news(message.payment)
+        refund = convert.refund_news(message, payment.amount.currency)
+        notice = content.payment_refunded(payment, refund, await self._event(tx, payment.event), self.links)
+        key = (
+            refused_payment_key(payment.payment_id)
+            if refund.initiated_by is RefundInitiator.PAYMENT_REFUSED
+            else refund_key(refund.refund_id)
+        )
+        await tx.notify(source_key=key, content=notice, recipients=ToUsers((payment.buyer_id,)))

@@ -1,5 +1,6 @@
 """Proto <-> domain for notifications: its RPC messages, the bus messages it consumes from users,
-events and bookings, and the enum maps between the contract's numbers and the domain's names.
+events, bookings and payments, and the enum maps between the contract's numbers and the domain's
+names.
 
 Notifications publishes no bus events of its own. Everything here is a pure function.
 """
@@ -9,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from google.type import money_pb2
+
 from seatmesh.bookings.v1 import bookings_pb2
 from seatmesh.bookings.v1 import bus_pb2 as bookings_bus
 from seatmesh.bus.v1 import envelope_pb2
 from seatmesh.events.v1 import bus_pb2 as events_bus
 from seatmesh.events.v1 import events_pb2
 from seatmesh.notifications.v1 import notifications_pb2 as pb
+from seatmesh.payments.v1 import bus_pb2 as payments_bus
+from seatmesh.payments.v1 import payments_pb2
 from seatmesh.users.v1 import bus_pb2 as users_bus
 from seatmesh.users.v1 import users_pb2
 from services.notifications.domain.kinds import (
@@ -24,6 +29,9 @@ from services.notifications.domain.kinds import (
     DeliveryState,
     EventState,
     Kind,
+    PaymentRefusal,
+    Provider,
+    RefundInitiator,
     RejectionCause,
 )
 from services.notifications.domain.messages import EventChange, EventSummary
@@ -35,10 +43,13 @@ from services.notifications.domain.records import (
     Delivery,
     InboxEntry,
     KnownEvent,
+    PaymentNews,
+    RefundNews,
     Registration,
 )
 from services.notifications.domain.rules import ChannelChoice, KindChoice, SendDraft
 from services.runtime.errors import bad_field
+from services.runtime.money import Amount, to_minor
 from services.runtime.timestamps import moment_or_none, timestamp
 
 # -- enums --------------------------------------------------------------------------------------------
@@ -63,6 +74,10 @@ KIND_TO_PROTO: Mapping[Kind, pb.Kind] = {
     Kind.RATE_EVENT: pb.KIND_RATE_EVENT,
     Kind.ORGANIZER_MESSAGE: pb.KIND_ORGANIZER_MESSAGE,
     Kind.ANNOUNCEMENT: pb.KIND_ANNOUNCEMENT,
+    Kind.PAYMENT_DUE: pb.KIND_PAYMENT_DUE,
+    Kind.PAYMENT_REMINDER: pb.KIND_PAYMENT_REMINDER,
+    Kind.PAYMENT_RECEIPT: pb.KIND_PAYMENT_RECEIPT,
+    Kind.PAYMENT_REFUNDED: pb.KIND_PAYMENT_REFUNDED,
 }
 KIND_FROM_PROTO: Mapping[int, Kind] = {number: kind for kind, number in KIND_TO_PROTO.items()}
 
@@ -90,6 +105,7 @@ BOOKING_STATE_FROM_PROTO: Mapping[int, BookingState] = {
     bookings_pb2.Booking.REJECTED: BookingState.REJECTED,
     bookings_pb2.Booking.CANCELLED: BookingState.CANCELLED,
     bookings_pb2.Booking.EXPIRED: BookingState.EXPIRED,
+    bookings_pb2.Booking.AWAITING_PAYMENT: BookingState.AWAITING_PAYMENT,
 }
 CANCELLER_FROM_PROTO: Mapping[int, Canceller] = {
     bookings_bus.BookingCancelled.GUEST: Canceller.GUEST,
@@ -102,6 +118,23 @@ REJECTION_CAUSE_FROM_PROTO: Mapping[int, RejectionCause] = {
     bookings_bus.BookingRejected.HOST_REJECTED: RejectionCause.HOST_REJECTED,
     bookings_bus.BookingRejected.EVENT_NOT_BOOKABLE: RejectionCause.EVENT_NOT_BOOKABLE,
 }
+REFUND_INITIATOR_FROM_PROTO: Mapping[int, RefundInitiator] = {
+    payments_pb2.Refund.ORGANIZER: RefundInitiator.ORGANIZER,
+    payments_pb2.Refund.ADMIN: RefundInitiator.ADMIN,
+    payments_pb2.Refund.GUEST_CANCELLATION: RefundInitiator.GUEST_CANCELLATION,
+    payments_pb2.Refund.HOST_CANCELLATION: RefundInitiator.HOST_CANCELLATION,
+    payments_pb2.Refund.EVENT_CANCELLATION: RefundInitiator.EVENT_CANCELLATION,
+    payments_pb2.Refund.PAYMENT_REFUSED: RefundInitiator.PAYMENT_REFUSED,
+}
+PAYMENT_REFUSAL_FROM_PROTO: Mapping[int, PaymentRefusal] = {
+    bookings_bus.BookingPaymentRefused.SOLD_OUT: PaymentRefusal.SOLD_OUT,
+    bookings_bus.BookingPaymentRefused.EVENT_NOT_BOOKABLE: PaymentRefusal.EVENT_NOT_BOOKABLE,
+    bookings_bus.BookingPaymentRefused.BOOKING_ENDED: PaymentRefusal.BOOKING_ENDED,
+    bookings_bus.BookingPaymentRefused.ALREADY_PAID: PaymentRefusal.ALREADY_PAID,
+    bookings_bus.BookingPaymentRefused.AMOUNT_MISMATCH: PaymentRefusal.AMOUNT_MISMATCH,
+    bookings_bus.BookingPaymentRefused.BOOKED_AGAIN: PaymentRefusal.BOOKED_AGAIN,
+}
+PROVIDERS: Mapping[str, Provider] = {provider.value: provider for provider in Provider}
 EVENT_STATE_FROM_PROTO: Mapping[int, EventState] = {
     events_pb2.Event.SCHEDULED: EventState.SCHEDULED,
     events_pb2.Event.CANCELLED: EventState.CANCELLED,
@@ -317,4 +350,66 @@ def event_change(message: events_bus.EventUpdated) -> EventChange:
         previous_end_time=moment_or_none(message.previous_end_time),
         previous_venue=message.previous_venue,
         previous_city=message.previous_city,
+    )
+
+
+def hold_deadline(message: bookings_bus.BookingAwaitingPayment) -> datetime | None:
+    return moment_or_none(message.expire_time)
+
+
+def payment_refusal(message: bookings_bus.BookingPaymentRefused) -> PaymentRefusal | None:
+    return PAYMENT_REFUSAL_FROM_PROTO.get(message.reason)
+
+
+def refused_amount(message: bookings_bus.BookingPaymentRefused) -> Amount:
+    return to_minor(message.amount, "amount")
+
+
+def _amount(money: money_pb2.Money, currency: str, field_path: str) -> Amount:
+    """An amount of a payment; none given is nothing of the payment's currency."""
+    if not money.currency_code and not money.units and not money.nanos:
+        return Amount(0, currency)
+    return to_minor(money, field_path)
+
+
+def payment_news(details: payments_bus.PaymentDetails) -> PaymentNews:
+    """A payment as payments describes it. Its amounts are checked as a client's would be: a
+    malformed one fails the message (and ends in the dead letters) rather than a receipt that
+    states a wrong sum."""
+    amount = to_minor(details.amount, "payment.amount")
+    start = moment_or_none(details.event_start_time) or datetime.now(UTC)
+    return PaymentNews(
+        payment_id=details.payment_id,
+        booking_id=details.booking_id,
+        buyer_id=details.buyer_id,
+        seats=details.seats,
+        amount=amount,
+        captured=_amount(details.captured, amount.currency, "payment.captured"),
+        refunded=_amount(details.refunded, amount.currency, "payment.refunded"),
+        provider=PROVIDERS.get(details.provider),
+        checkout_url=details.checkout_url,
+        hold_expire_time=moment_or_none(details.hold_expire_time),
+        refund_hours_before_start=details.refund_policy.full_refund_until_hours_before_start,
+        full_refund_deadline=moment_or_none(details.full_refund_deadline),
+        event=EventSummary(
+            event_id=details.event_id,
+            title=details.event_title,
+            start_time=start,
+            end_time=start,
+            time_zone=details.event_time_zone,
+        ),
+    )
+
+
+def capture_time(message: payments_bus.PaymentSucceeded) -> datetime | None:
+    return moment_or_none(message.capture_time)
+
+
+def refund_news(message: payments_bus.PaymentRefunded, currency: str) -> RefundNews:
+    refund = message.refund
+    return RefundNews(
+        refund_id=refund.id,
+        amount=_amount(refund.amount, currency, "refund.amount"),
+        reason=refund.reason,
+        initiated_by=REFUND_INITIATOR_FROM_PROTO.get(refund.initiated_by),
     )

@@ -52,6 +52,8 @@ class NotificationsSettings(ServiceSettings):
     # Reminders before an event starts (seconds); tests shorten them.
     reminder_24h_offset: float = Field(default=86_400.0, gt=0)
     reminder_1h_offset: float = Field(default=3_600.0, gt=0)
+    # A guest who has not paid is reminded this many seconds before their booking's hold ends.
+    payment_reminder_offset: float = Field(default=300.0, gt=0)
     reminder_poll_interval: float = Field(default=15.0, gt=0)
 
     # SendNotification: how many messages one sender may send, and one event's guests may get, per

@@ -165,15 +165,19 @@ reminders = Table(
     "reminders",
     metadata,
     Column("booking_id", Uuid, nullable=False),
-    # REMINDER_24H or REMINDER_1H.
+    # REMINDER_24H or REMINDER_1H before the event starts; PAYMENT_REMINDER before the booking's
+    # payment hold ends.
     Column("kind", Text, nullable=False),
     Column("event_id", Uuid, nullable=False),
     Column("guest_id", Uuid, nullable=False),
-    # The event start it reminds of, and when to send.
+    # The event start it reminds of (a payment reminder: the hold's end), and when to send.
     Column("start_time", DateTime(timezone=True), nullable=False),
     Column("due_at", DateTime(timezone=True), nullable=False),
+    # A payment reminder's payment (domain.messages.PaymentDue as JSON): what to pay and where.
+    Column("payment", JSONB),
     PrimaryKeyConstraint("booking_id", "kind", name="pk_reminders"),
-    CheckConstraint("kind IN ('REMINDER_24H', 'REMINDER_1H')", name="kind"),
+    CheckConstraint("kind IN ('REMINDER_24H', 'REMINDER_1H', 'PAYMENT_REMINDER')", name="kind"),
+    CheckConstraint("(kind = 'PAYMENT_REMINDER') = (payment IS NOT NULL)", name="payment"),
     Index("ix_reminders_due", "due_at"),
     Index("ix_reminders_event", "event_id"),
 )

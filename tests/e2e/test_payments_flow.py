@@ -11,6 +11,8 @@ test the money invariants are checked in the databases.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,7 +27,7 @@ import pytest
 
 from scripts.mesh import Mesh
 from services.runtime.migrations import libpq_conninfo
-from tests.support.accounts import mesh_token
+from tests.support.accounts import mesh_token, signup
 from tests.support.money import money_invariant_violations, wait_money_settled
 
 pytestmark = pytest.mark.e2e
@@ -143,6 +145,23 @@ def fake_events(mesh: Mesh, session_id: str) -> list[dict[str, Any]]:
     return [event for event in listed if event["session"] == session_id]
 
 
+def emailed(mesh: Mesh, address: str, subject: str) -> list[str]:
+    """The plain text of every email to `address` with this subject, as the SMTP sink stored it."""
+    found = []
+    for path in sorted((mesh.var / "mail").glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if address in str(message.get("To", "")) and message.get("Subject") == subject:
+            body = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+            found.append(body.get_content() if body is not None else "")
+    return found
+
+
+def notified(rest: httpx.Client, who: Person, kind: str) -> bool:
+    """Whether `who` has an in-app notification of this kind."""
+    listed = ok(rest.get("/v1/notifications", params={"pageSize": 100}, headers=who.headers))
+    return any(entry["kind"] == kind for entry in listed.get("notifications", []))
+
+
 def settle_money(mesh: Mesh, event_ids: list[str]) -> None:
     wait_money_settled(
         mesh.service_database_url("bookings"), mesh.service_database_url("payments"), event_ids=event_ids
@@ -152,7 +171,9 @@ def settle_money(mesh: Mesh, event_ids: list[str]) -> None:
 def test_paid_event_from_checkout_to_cancellation(stripe_mesh: Mesh, rest: httpx.Client) -> None:
     mesh = stripe_mesh
     organizer = person(mesh, "organizer")
-    ada, bob, cleo = person(mesh), person(mesh), person(mesh)
+    # Ada signs up the real way: her receipt goes to her (verified) email address.
+    ada_account = signup(rest, mesh)
+    ada, bob, cleo = Person(ada_account.id, ada_account.headers), person(mesh), person(mesh)
     event = paid_event(rest, organizer, capacity=2, starts_in=timedelta(days=10))
     event_id = event["id"]
 
@@ -249,6 +270,18 @@ def test_paid_event_from_checkout_to_cancellation(stripe_mesh: Mesh, rest: httpx
             reported_revenue=reported,
         )
         == []
+    )
+    # Ada's receipt reached her mailbox; every guest who got money back (Bob's late payment, Ada
+    # and Cleo when the event was cancelled) was told so.
+    assert until(
+        lambda: (
+            any(
+                "we received your payment of 25.00 EUR for 1 seat at Paid jazz" in text
+                for text in emailed(mesh, ada_account.email, "Receipt: Paid jazz")
+            )
+            and all(notified(rest, guest, "KIND_PAYMENT_REFUNDED") for guest in (ada, bob, cleo))
+        ),
+        "the receipt emailed and the refund notices",
     )
 
 

@@ -335,7 +335,8 @@ async def test_concurrent_cancellation_paths_notify_each_guest_once(harness: Har
     await database.open()
     store = NotificationStore(database)
     consumers = NotificationConsumers(
-        links=Links(settings.public_url), offsets=ReminderOffsets(timedelta(hours=24), timedelta(hours=1))
+        links=Links(settings.public_url),
+        offsets=ReminderOffsets(timedelta(hours=24), timedelta(hours=1), timedelta(minutes=5)),
     )
 
     async def handle(handler: Any, message: Any, source: str) -> None:

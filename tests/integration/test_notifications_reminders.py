@@ -74,7 +74,9 @@ async def test_reminders_fire_once_move_with_the_event_and_vanish_with_cancellat
         rival = ReminderScheduler(
             store=NotificationStore(database),
             links=Links("http://example.test"),
-            offsets=ReminderOffsets(timedelta(seconds=BEFORE_24H), timedelta(seconds=BEFORE_1H)),
+            offsets=ReminderOffsets(
+                timedelta(seconds=BEFORE_24H), timedelta(seconds=BEFORE_1H), timedelta(minutes=5)
+            ),
             poll_interval=0.05,
         )
         racing = asyncio.create_task(rival.run())

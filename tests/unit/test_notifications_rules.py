@@ -174,7 +174,7 @@ def test_retry_delay_grows_exponentially_with_jitter_and_a_cap() -> None:
 
 
 def test_reminders_skip_what_was_already_due_when_booked() -> None:
-    offsets = ReminderOffsets(timedelta(hours=24), timedelta(hours=1))
+    offsets = ReminderOffsets(timedelta(hours=24), timedelta(hours=1), timedelta(minutes=5))
     start = datetime(2031, 5, 10, 18, 0, tzinfo=UTC)
     early = reminders_for(start, start - timedelta(days=3), offsets)
     assert early == [
@@ -460,7 +460,7 @@ def test_time_formatting_is_total(start: datetime, length: timedelta, zone_name:
 
 
 def test_reminders_of_an_event_at_the_start_of_time_are_skipped_not_raised() -> None:
-    offsets = ReminderOffsets(timedelta(hours=24), timedelta(hours=1))
+    offsets = ReminderOffsets(timedelta(hours=24), timedelta(hours=1), timedelta(minutes=5))
     start = datetime(1, 1, 1, 0, 30, tzinfo=UTC)
     assert reminders_for(start, datetime(2031, 1, 1, tzinfo=UTC), offsets) == []
     assert reminders_for(start, datetime(1, 1, 1, tzinfo=UTC), offsets) == []

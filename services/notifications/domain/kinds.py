@@ -31,6 +31,10 @@ class Kind(StrEnum):
     RATE_EVENT = "RATE_EVENT"
     ORGANIZER_MESSAGE = "ORGANIZER_MESSAGE"
     ANNOUNCEMENT = "ANNOUNCEMENT"
+    PAYMENT_DUE = "PAYMENT_DUE"
+    PAYMENT_REMINDER = "PAYMENT_REMINDER"
+    PAYMENT_RECEIPT = "PAYMENT_RECEIPT"
+    PAYMENT_REFUNDED = "PAYMENT_REFUNDED"
 
 
 # Security mail goes to the address being verified, by email, whatever the preferences say.
@@ -65,10 +69,20 @@ class BookingState(StrEnum):
     REJECTED = "REJECTED"
     CANCELLED = "CANCELLED"
     EXPIRED = "EXPIRED"
+    AWAITING_PAYMENT = "AWAITING_PAYMENT"
 
 
 # Bookings that hold (or wait for) seats: they hear about changes to their event.
-ACTIVE_BOOKING_STATES = (BookingState.CONFIRMED, BookingState.AWAITING_APPROVAL, BookingState.WAITLISTED)
+ACTIVE_BOOKING_STATES = (
+    BookingState.CONFIRMED,
+    BookingState.AWAITING_APPROVAL,
+    BookingState.AWAITING_PAYMENT,
+    BookingState.WAITLISTED,
+)
+# Bookings whose guest has nothing (more) to pay: paid, or over.
+PAYMENT_SETTLED_STATES = frozenset(
+    {BookingState.CONFIRMED, BookingState.REJECTED, BookingState.CANCELLED, BookingState.EXPIRED}
+)
 # Bookings that attend: reminders, "rate your event", organizer messages.
 ATTENDING_STATES = (BookingState.CONFIRMED,)
 
@@ -87,6 +101,38 @@ class Canceller(StrEnum):
     ADMIN = "ADMIN"
     # The event itself was cancelled.
     EVENT_CANCELLED = "EVENT_CANCELLED"
+
+
+class RefundInitiator(StrEnum):
+    """Who or what asked for a refund (payments' Refund.Initiator)."""
+
+    ORGANIZER = "ORGANIZER"
+    ADMIN = "ADMIN"
+    GUEST_CANCELLATION = "GUEST_CANCELLATION"
+    HOST_CANCELLATION = "HOST_CANCELLATION"
+    EVENT_CANCELLATION = "EVENT_CANCELLATION"
+    PAYMENT_REFUSED = "PAYMENT_REFUSED"
+
+
+class PaymentRefusal(StrEnum):
+    """Why bookings would not keep a payment, which is then refunded in full (bookings'
+    BookingPaymentRefused.Reason)."""
+
+    SOLD_OUT = "SOLD_OUT"
+    EVENT_NOT_BOOKABLE = "EVENT_NOT_BOOKABLE"
+    BOOKING_ENDED = "BOOKING_ENDED"
+    ALREADY_PAID = "ALREADY_PAID"
+    AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
+    BOOKED_AGAIN = "BOOKED_AGAIN"
+
+
+class Provider(StrEnum):
+    """Who handles a payment's money (payments' Payment.provider)."""
+
+    # Bank transfer or cash, paid to the organizer, who confirms it.
+    MANUAL = "manual"
+    # Stripe Checkout: a card or another method on Stripe's page.
+    STRIPE = "stripe"
 
 
 class RejectionCause(StrEnum):

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.notifications.domain.kinds import Kind
+from services.runtime.money import Amount
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,60 @@ class BookingSummary:
 
 
 @dataclass(frozen=True)
+class PaymentDue:
+    """What a guest still has to pay to keep a booking's held seats, where, and until when: what
+    the "payment due" message and the reminder before the hold ends say.
+
+    Kept as JSON with the reminder's schedule row, since the payment is not otherwise known here.
+    """
+
+    payment_id: str
+    booking_id: str
+    seats: int
+    amount: Amount
+    # The provider's checkout page; empty when the guest pays the organizer (manual payments).
+    checkout_url: str
+    hold_expire_time: datetime
+    # The event as the payment describes it (title, start, time zone), for when the events
+    # projection does not know it.
+    event: EventSummary
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "payment_id": self.payment_id,
+            "booking_id": self.booking_id,
+            "seats": self.seats,
+            "amount_minor": self.amount.minor,
+            "currency": self.amount.currency,
+            "checkout_url": self.checkout_url,
+            "hold_expire_time": self.hold_expire_time.isoformat(),
+            "event_id": self.event.event_id,
+            "event_title": self.event.title,
+            "event_start_time": self.event.start_time.isoformat(),
+            "event_end_time": self.event.end_time.isoformat(),
+            "event_time_zone": self.event.time_zone,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PaymentDue:
+        return cls(
+            payment_id=str(data["payment_id"]),
+            booking_id=str(data["booking_id"]),
+            seats=int(data["seats"]),
+            amount=Amount(int(data["amount_minor"]), str(data["currency"])),
+            checkout_url=str(data["checkout_url"]),
+            hold_expire_time=datetime.fromisoformat(data["hold_expire_time"]),
+            event=EventSummary(
+                event_id=str(data["event_id"]),
+                title=str(data["event_title"]),
+                start_time=datetime.fromisoformat(data["event_start_time"]),
+                end_time=datetime.fromisoformat(data["event_end_time"]),
+                time_zone=str(data["event_time_zone"]),
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class EventChange:
     """What EventUpdated says changed; previous values as they were."""
 
@@ -129,6 +184,17 @@ class EventChange:
 
 def seats_text(seats: int) -> str:
     return "1 seat" if seats == 1 else f"{seats} seats"
+
+
+def refund_policy_text(hours_before_start: int, deadline: datetime | None, time_zone: str) -> str:
+    """The event's refund policy as a guest reads it: until when cancelling gives everything back."""
+    if hours_before_start <= 0 or deadline is None:
+        return "If you cancel before the event starts, you get everything back; after that, nothing."
+    ahead = describe_offset(timedelta(hours=hours_before_start))
+    return (
+        f"If you cancel at least {ahead} before the start, that is until "
+        f"{format_time(deadline, time_zone)}, you get everything back; after that, nothing."
+    )
 
 
 def zone(name: str) -> ZoneInfo:
@@ -170,6 +236,9 @@ def format_time(moment: datetime, time_zone: str) -> str:
 def format_span(start: datetime, end: datetime, time_zone: str) -> str:
     """'Saturday, 5 December 2026, 18:00–21:00 CET (Europe/Berlin)'; both dates when it spans days."""
     local_start, local_end = _on_clock([start, end], zone(time_zone))
+    if local_start == local_end:
+        # Only the start is known (a payment names no end): a moment, not a span.
+        return _describe(local_start)
     if local_start.date() != local_end.date():
         return f"{_describe(local_start)} – {_describe(local_end)}"
     day = f"{local_start:%A}, {local_start.day} {local_start:%B %Y}"

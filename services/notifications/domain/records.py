@@ -8,8 +8,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.notifications.domain.kinds import BookingState, Channel, DeliveryState, EventState, Kind
-from services.notifications.domain.messages import Content, EventSummary
+from services.notifications.domain.kinds import (
+    BookingState,
+    Channel,
+    DeliveryState,
+    EventState,
+    Kind,
+    Provider,
+    RefundInitiator,
+)
+from services.notifications.domain.messages import Content, EventSummary, PaymentDue
+from services.runtime.money import Amount
 
 # -- who a message is for -----------------------------------------------------------------------------
 
@@ -95,6 +104,55 @@ class AppliedBooking:
 
 
 @dataclass(frozen=True)
+class PaymentNews:
+    """A payment as a payments message describes it."""
+
+    payment_id: str
+    booking_id: str
+    buyer_id: str
+    seats: int
+    # What is due, what was captured and what was given back so far (pending refunds included).
+    amount: Amount
+    captured: Amount
+    refunded: Amount
+    # None for a provider this version does not know.
+    provider: Provider | None
+    checkout_url: str
+    hold_expire_time: datetime | None
+    # The refund policy the buyer agreed to: everything back until `full_refund_deadline`.
+    refund_hours_before_start: int
+    full_refund_deadline: datetime | None
+    # The event as the payment knows it: title, start and time zone, no place or end.
+    event: EventSummary
+
+    def due(self) -> PaymentDue | None:
+        """What is left to pay and until when; None when the payment names no hold."""
+        if self.hold_expire_time is None:
+            return None
+        return PaymentDue(
+            payment_id=self.payment_id,
+            booking_id=self.booking_id,
+            seats=self.seats,
+            amount=self.amount,
+            checkout_url=self.checkout_url,
+            hold_expire_time=self.hold_expire_time,
+            event=self.event,
+        )
+
+
+@dataclass(frozen=True)
+class RefundNews:
+    """One refund of a payment, as PaymentRefunded tells it."""
+
+    refund_id: str
+    amount: Amount
+    # As its initiator said it (automatic refunds: payments' own words).
+    reason: str
+    # None for an initiator this version does not know.
+    initiated_by: RefundInitiator | None
+
+
+@dataclass(frozen=True)
 class KnownEvent:
     """An event as the events service describes it (on the bus, or asked directly)."""
 
@@ -160,9 +218,14 @@ class DueReminder:
     event_id: uuid.UUID
     kind: Kind
     guest_id: uuid.UUID
+    # The event start it reminds of; for a payment reminder, the end of the booking's hold.
     start_time: datetime
     # None when the event is not known here (its reminder cannot say anything useful).
     event: EventSummary | None
+    # What a payment reminder reminds of (None for the reminders of an event).
+    payment: PaymentDue | None = None
+    # The booking's state as the bus last told it; None when not heard of.
+    booking_state: BookingState | None = None
 
 
 # -- from elsewhere -----------------------------------------------------------------------------------

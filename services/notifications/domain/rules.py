@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from services.notifications.domain.kinds import (
     ACTIVE_BOOKING_STATES,
+    PAYMENT_SETTLED_STATES,
     SECURITY_KINDS,
     BookingState,
     Canceller,
@@ -144,8 +145,11 @@ def promoted_state(announced: BookingState | None) -> BookingState:
 class ReminderOffsets:
     before_24h: timedelta
     before_1h: timedelta
+    # Before a booking's payment hold ends, while it is not paid.
+    before_hold_end: timedelta
 
     def items(self) -> list[tuple[Kind, timedelta]]:
+        """The reminders before an event starts."""
         return [(Kind.REMINDER_24H, self.before_24h), (Kind.REMINDER_1H, self.before_1h)]
 
 
@@ -172,6 +176,33 @@ def reminders_for(
 def reminder_still_useful(start_time: datetime, now: datetime) -> bool:
     """A reminder that is late (the mesh was down at its due time) goes out only before the start."""
     return now < start_time
+
+
+# -- payments -----------------------------------------------------------------------------------------
+
+
+def awaits_payment(state: BookingState | None) -> bool:
+    """Whether a booking in `state` may still be waiting for its payment. A booking not heard of yet
+    may (the payments and bookings streams are read side by side, so news of its payment can come
+    first); one paid, or over, is not: news of a checkout that arrives after that is stale."""
+    return state not in PAYMENT_SETTLED_STATES
+
+
+def payment_reminder_time(
+    hold_expire_time: datetime, opened_at: datetime, offsets: ReminderOffsets
+) -> datetime | None:
+    """When to remind a guest who has not paid that their hold ends soon; None when that moment had
+    passed when the checkout opened (a hold shorter than the offset: they were just told)."""
+    when = hold_expire_time - offsets.before_hold_end
+    return when if when > opened_at else None
+
+
+def payment_reminder_still_useful(
+    booking_state: BookingState | None, hold_expire_time: datetime, now: datetime
+) -> bool:
+    """A due payment reminder goes out while the hold runs and the booking still waits for its
+    payment (the schedule row is dropped when it is paid or ends; this covers news still on its way)."""
+    return now < hold_expire_time and awaits_payment(booking_state)
 
 
 # -- what makes two messages the same one -------------------------------------------------------------
@@ -201,6 +232,33 @@ def welcome_key(user_id: str) -> str:
 
 def send_key(sender_id: str, request_id: str) -> str:
     return f"send:{sender_id}:{request_id}"
+
+
+def payment_due_key(booking_id: str, hold_expire_time: datetime) -> str:
+    """Once per booking and hold: a checkout opened again (a new attempt after a failed one, a
+    closed page opened anew) is not news; a new hold is."""
+    return f"payment-due:{booking_id}:{int(hold_expire_time.timestamp())}"
+
+
+def payment_reminder_key(booking_id: str, hold_expire_time: datetime) -> str:
+    return f"payment-reminder:{booking_id}:{int(hold_expire_time.timestamp())}"
+
+
+def receipt_key(payment_id: str) -> str:
+    """A payment succeeds once; a receipt is about that payment, whichever message told it."""
+    return f"receipt:{payment_id}"
+
+
+def refund_key(refund_id: str) -> str:
+    return f"refund:{refund_id}"
+
+
+def refused_payment_key(payment_id: str) -> str:
+    """BookingPaymentRefused and the PaymentRefunded of the refund it causes mean the same thing to
+    the buyer ("we could not keep your payment; it goes back"): whichever is handled first tells
+    them, the other finds it done. Payments refunds a refused payment once (one automatic refund
+    per cause and payment), so the payment names it."""
+    return f"payment-refused:{payment_id}"
 
 
 # -- requests -----------------------------------------------------------------------------------------

@@ -118,6 +118,9 @@ _FORGET_EVENT = Statement.of(delete(events).where(events.c.event_id == bindparam
 _FORGET_BOOKINGS = Statement.of(
     delete(bookings).where(bookings.c.event_id == bindparam("event_id", type_=Uuid))
 )
+_BOOKING_STATE = Statement.of(
+    select(bookings.c.state).where(bookings.c.booking_id == bindparam("booking_id", type_=Uuid))
+)
 
 
 def event_summary(row: Any) -> EventSummary:
@@ -180,6 +183,16 @@ class Projections(Executor):
             version=version,
         )
         return applied is not None
+
+    async def booking_state(self, booking_id: str) -> BookingState | None:
+        """The booking's state as the bus last told it; None when it was not heard of."""
+        state = await self.scalar(_BOOKING_STATE, booking_id=booking_id)
+        return BookingState(state) if state is not None else None
+
+    async def known_event(self, event_id: str) -> EventSummary | None:
+        """The event as the events projection holds it; None when it was not heard of."""
+        row = await self.row(_EVENT, event_id=event_id)
+        return event_summary(row) if row is not None else None
 
     async def forget_event(self, event_id: str) -> None:
         """The event is gone for good: its projection and the bookings of it we heard of."""

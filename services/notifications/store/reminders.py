@@ -1,25 +1,32 @@
 """The reminder schedule: one row per (booking, kind) with its due time, moved with the event and
 gone with the booking or the event; claimed by the reminder job when due.
+
+Besides the reminders before an event starts, a booking that holds seats until its guest pays has
+one before its hold ends (PAYMENT_REMINDER, due at the hold's end less the offset), which carries
+what it reminds of (the payment, as JSON) and is gone once the booking is paid or over.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import DateTime, Integer, String, bindparam, delete, func, literal, select, tuple_, union_all
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.types import Text, Uuid
 
 from services.notifications.domain.kinds import BookingState, Kind
+from services.notifications.domain.messages import PaymentDue
 from services.notifications.domain.records import DueReminder
 from services.notifications.store.projections import event_summary
 from services.notifications.tables import bookings, events, reminders
 from services.runtime.database import Executor, Statement
 
-# The kinds the reminders table allows (its CHECK constraint), one optional due time each: plain
-# parameters rather than arrays, which cost more to send than the rest of the statement.
+# The reminders before an event starts, one optional due time each: plain parameters rather than
+# arrays, which cost more to send than the rest of the statement.
 REMINDER_KINDS = (Kind.REMINDER_24H, Kind.REMINDER_1H)
 
 
@@ -51,6 +58,38 @@ _DROP_BOOKING = Statement.of(
     delete(reminders).where(reminders.c.booking_id == bindparam("booking_id", type_=Uuid))
 )
 _DROP_EVENT = Statement.of(delete(reminders).where(reminders.c.event_id == bindparam("event_id", type_=Uuid)))
+# A moved event moves the reminders of its start; a hold's end does not move with it.
+_DROP_EVENT_STARTS = Statement.of(
+    delete(reminders).where(
+        reminders.c.event_id == bindparam("event_id", type_=Uuid),
+        reminders.c.kind != Kind.PAYMENT_REMINDER.value,
+    )
+)
+_payment_reminder = insert(reminders).values(
+    booking_id=bindparam("booking_id", type_=Uuid),
+    kind=Kind.PAYMENT_REMINDER.value,
+    event_id=bindparam("event_id", type_=Uuid),
+    guest_id=bindparam("guest_id", type_=Uuid),
+    start_time=bindparam("hold_expire_time", type_=DateTime(timezone=True)),
+    due_at=bindparam("due_at", type_=DateTime(timezone=True)),
+    payment=bindparam("payment", type_=reminders.c.payment.type),
+)
+# The checkout opened again (a new attempt, a closed page opened anew): the reminder points there.
+_SCHEDULE_PAYMENT = Statement.of(
+    _payment_reminder.on_conflict_do_update(
+        constraint="pk_reminders",
+        set_={
+            name: _payment_reminder.excluded[name]
+            for name in ("event_id", "guest_id", "start_time", "due_at", "payment")
+        },
+    )
+)
+_DROP_PAYMENT = Statement.of(
+    delete(reminders).where(
+        reminders.c.booking_id == bindparam("booking_id", type_=Uuid),
+        reminders.c.kind == Kind.PAYMENT_REMINDER.value,
+    )
+)
 # Every confirmed guest of the event gets the reminder of one kind, due at the given time.
 _ARM_EVENT = Statement.of(
     insert(reminders)
@@ -81,8 +120,19 @@ _due = (
 )
 _CLAIM_DUE = Statement.of(
     select(
-        _due, events.c.title, events.c.end_time, events.c.time_zone, events.c.city, events.c.venue
-    ).select_from(_due.outerjoin(events, events.c.event_id == _due.c.event_id))
+        _due,
+        events.c.title,
+        events.c.start_time.label("event_start_time"),
+        events.c.end_time,
+        events.c.time_zone,
+        events.c.city,
+        events.c.venue,
+        bookings.c.state.label("booking_state"),
+    ).select_from(
+        _due.outerjoin(events, events.c.event_id == _due.c.event_id).outerjoin(
+            bookings, bookings.c.booking_id == _due.c.booking_id
+        )
+    )
 )
 _DELETE = Statement.of(
     delete(reminders).where(
@@ -98,14 +148,23 @@ _NOW = Statement.of(select(func.now()))
 
 
 def _due_reminder(row: Any) -> DueReminder:
+    payment = PaymentDue.from_json(row.payment) if row.payment is not None else None
+    event = None
+    if row.title is not None:
+        # The reminded start time, with the rest of the event as the projection holds it; a
+        # payment reminder's start_time is its hold's end, so its event starts when the event does.
+        event = event_summary(row)
+        if payment is not None:
+            event = dataclasses.replace(event, start_time=row.event_start_time)
     return DueReminder(
         booking_id=row.booking_id,
         event_id=row.event_id,
         kind=Kind(row.kind),
         guest_id=row.guest_id,
         start_time=row.start_time,
-        # The reminded start time, with the rest of the event as the projection holds it.
-        event=event_summary(row) if row.title is not None else None,
+        event=event,
+        payment=payment,
+        booking_state=BookingState(row.booking_state) if row.booking_state is not None else None,
     )
 
 
@@ -138,6 +197,22 @@ class Reminders(Executor):
     async def drop_booking_reminders(self, booking_id: str) -> None:
         await self.execute(_DROP_BOOKING, booking_id=booking_id)
 
+    async def schedule_payment_reminder(self, *, guest_id: str, due: PaymentDue, due_at: datetime) -> None:
+        """Remind the guest at `due_at` to pay before the hold ends; replaces the booking's earlier one."""
+        await self.execute(
+            _SCHEDULE_PAYMENT,
+            booking_id=due.booking_id,
+            event_id=due.event.event_id,
+            guest_id=guest_id,
+            hold_expire_time=due.hold_expire_time,
+            due_at=due_at,
+            payment=Jsonb(due.to_json()),
+        )
+
+    async def drop_payment_reminder(self, booking_id: str) -> None:
+        """The booking was paid, or will never be: nothing to remind of."""
+        await self.execute(_DROP_PAYMENT, booking_id=booking_id)
+
     async def drop_event_reminders(self, event_id: str) -> None:
         await self.execute(_DROP_EVENT, event_id=event_id)
 
@@ -149,7 +224,7 @@ class Reminders(Executor):
         Reminders already sent for the old time are armed again for the new one (the date changed,
         so a reminder of it is news); `due` holds those still ahead of when the event moved.
         """
-        await self.execute(_DROP_EVENT, event_id=event_id)
+        await self.execute(_DROP_EVENT_STARTS, event_id=event_id)
         for kind, due_at in due:
             await self.execute(_ARM_EVENT, event_id=event_id, kind=kind, start_time=start_time, due_at=due_at)
 

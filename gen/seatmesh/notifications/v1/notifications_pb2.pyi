@@ -34,6 +34,10 @@ class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     KIND_RATE_EVENT: _ClassVar[Kind]
     KIND_ORGANIZER_MESSAGE: _ClassVar[Kind]
     KIND_ANNOUNCEMENT: _ClassVar[Kind]
+    KIND_PAYMENT_DUE: _ClassVar[Kind]
+    KIND_PAYMENT_REMINDER: _ClassVar[Kind]
+    KIND_PAYMENT_RECEIPT: _ClassVar[Kind]
+    KIND_PAYMENT_REFUNDED: _ClassVar[Kind]
 
 class Channel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -61,6 +65,10 @@ KIND_REMINDER_1H: Kind
 KIND_RATE_EVENT: Kind
 KIND_ORGANIZER_MESSAGE: Kind
 KIND_ANNOUNCEMENT: Kind
+KIND_PAYMENT_DUE: Kind
+KIND_PAYMENT_REMINDER: Kind
+KIND_PAYMENT_RECEIPT: Kind
+KIND_PAYMENT_REFUNDED: Kind
 CHANNEL_UNSPECIFIED: Channel
 CHANNEL_IN_APP: Channel
 CHANNEL_EMAIL: Channel
