@@ -139,6 +139,10 @@ export const KINDS: Record<string, MessageKey> = {
   KIND_RATE_EVENT: "kind.rateEvent",
   KIND_ORGANIZER_MESSAGE: "kind.organizerMessage",
   KIND_ANNOUNCEMENT: "kind.announcement",
+  KIND_PAYMENT_DUE: "kind.paymentDue",
+  KIND_PAYMENT_REMINDER: "kind.paymentReminder",
+  KIND_PAYMENT_RECEIPT: "kind.paymentReceipt",
+  KIND_PAYMENT_REFUNDED: "kind.paymentRefunded",
 };
 
 export function kindLabel(kind: Kind, t: Translate): string {
