@@ -30,8 +30,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import Counter
-
 from services.notifications.channels import ChannelUnavailable, RecipientRefused
 from services.notifications.clients.users import UsersClient
 from services.notifications.codes import CodeOpener
@@ -44,17 +42,14 @@ from services.notifications.domain.rules import (
     why_hopeless,
 )
 from services.notifications.mailer import EmailRenderer, SmtpMailer, SmtpSession, valid_address
+from services.notifications.metrics import DELIVERIES, DELIVERY_SECONDS
 from services.notifications.settings import NotificationsSettings
 from services.notifications.sms import SmsProvider, SmsRenderer
 from services.notifications.store import NotificationStore
+from services.runtime import tracing
 from services.runtime.loops import Backoff, supervise, wait_for_wake
 
 log = logging.getLogger(__name__)
-
-# outcome: sent, retry (recipient refused for now), failed (given up), waiting (channel down).
-DELIVERIES = Counter(
-    "seatmesh_notification_deliveries_total", "Email and SMS send outcomes", ["channel", "outcome"]
-)
 
 # Where the users directory's outages are counted, beside the channels'.
 DIRECTORY = "directory"
@@ -259,7 +254,15 @@ class DeliveryWorker:
         code = ""
         try:
             code = self.codes.open(delivery)
-            await send(code)
+            with tracing.resumed(
+                delivery.traceparent,
+                f"send {delivery.channel.value.lower()}",
+                {
+                    "messaging.destination.name": delivery.channel.value,
+                    "seatmesh.delivery_id": str(delivery.id),
+                },
+            ):
+                await send(code)
         except asyncio.CancelledError:
             raise
         except ChannelUnavailable as error:
@@ -318,6 +321,9 @@ class DeliveryWorker:
                 await asyncio.sleep(pauses.next())
             else:
                 DELIVERIES.labels(delivery.channel, "sent").inc()
+                DELIVERY_SECONDS.labels(delivery.channel).observe(
+                    max((datetime.now(UTC) - delivery.created_at).total_seconds(), 0.0)
+                )
                 return
 
     async def _refused(self, delivery: ClaimedDelivery, address: str | None, error: RecipientRefused) -> None:

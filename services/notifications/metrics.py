@@ -1,15 +1,17 @@
-"""What notifications tells Prometheus about email and SMS, named once here: how long a message
-takes from the bus event that asked for it to the server or gateway accepting it.
-
-(What became of each attempt, `seatmesh_notification_deliveries_total`, is counted by the delivery
-worker, delivery.py.)
-"""
+"""What notifications tells Prometheus about email and SMS, named once here: what became of each
+attempt, and how long a message takes from the bus event that asked for it to the server or gateway
+accepting it. The delivery worker (delivery.py) counts both."""
 
 from __future__ import annotations
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 from services.notifications.domain.kinds import SENT_CHANNELS
+
+# outcome: sent, retry (recipient refused for now), failed (given up), waiting (channel down).
+DELIVERIES = Counter(
+    "seatmesh_notification_deliveries_total", "Email and SMS send outcomes", ["channel", "outcome"]
+)
 
 # From the delivery row's creation (the bus event handled) to SENT: seconds when all is well,
 # minutes to hours when a channel was down and the delivery waited for it.

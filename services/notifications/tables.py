@@ -54,6 +54,9 @@ messages = Table(
     Column("content", JSONB, nullable=False),
     # Not worth delivering after this (a code that expired, a reminder of an event that started).
     Column("expires_at", DateTime(timezone=True)),
+    # The W3C traceparent of the work that asked for it ("" outside a trace): its sends join that
+    # trace later (runtime/tracing.resumed).
+    Column("traceparent", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("source_key", "kind", name="uq_messages_source_key_kind"),
 )

@@ -163,16 +163,25 @@ def prepare_processes(*, service: str, port: int, workers: int, metrics_port: in
     """
     if multiprocess_mode():
         if first:
-            directory = Path(os.environ[MULTIPROCESS_DIRECTORY])
-            directory.mkdir(parents=True, exist_ok=True)
-            for stale in directory.glob("*.db"):
-                stale.unlink()
+            # Modules imported before this call already count into files of this PID: keep those.
+            _empty(Path(os.environ[MULTIPROCESS_DIRECTORY]), keep_pid=os.getpid())
         return
     if workers > 1 and metrics_port:
         # prometheus_client chose its single-process mode when it was imported: start again, same
-        # PID, with the directory in the environment from the first instruction on.
-        directory_name = str(Path(tempfile.gettempdir()) / f"seatmesh-metrics-{service}-{port}")
-        os.execve(sys.executable, sys.orig_argv, {**os.environ, MULTIPROCESS_DIRECTORY: directory_name})
+        # PID, with the directory in the environment from the first instruction on. It must exist
+        # (and be empty of a previous run's files) before the new process's imports count into it.
+        directory = Path(tempfile.gettempdir()) / f"seatmesh-metrics-{service}-{port}"
+        _empty(directory, keep_pid=None)
+        os.execve(sys.executable, sys.orig_argv, {**os.environ, MULTIPROCESS_DIRECTORY: str(directory)})
+
+
+def _empty(directory: Path, *, keep_pid: int | None) -> None:
+    """Create `directory` if needed and remove the counter files of processes gone (a previous run)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    own = f"_{keep_pid}.db" if keep_pid is not None else None
+    for stale in directory.glob("*.db"):
+        if own is None or not stale.name.endswith(own):
+            stale.unlink(missing_ok=True)
 
 
 def serve(port: int, host: str, readings: Sequence[Reading]) -> None:

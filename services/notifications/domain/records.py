@@ -210,6 +210,8 @@ class ClaimedDelivery:
     created_at: datetime
     content: Content
     expires_at: datetime | None
+    # The trace of the work that asked for the message ("" when none): the send joins it.
+    traceparent: str = ""
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ _CLAIM = Statement.of(
         messages.c.kind,
         messages.c.content,
         messages.c.expires_at,
+        messages.c.traceparent,
     )
 )
 
@@ -132,6 +133,7 @@ def _claimed(row: Any) -> ClaimedDelivery:
         # carry the contract's enum number there.
         content=Content.from_json({**row.content, "kind": row.kind}),
         expires_at=row.expires_at,
+        traceparent=row.traceparent,
     )
 
 

@@ -43,6 +43,7 @@ from services.notifications.tables import (
     notifications,
     preferences,
 )
+from services.runtime import tracing
 from services.runtime.database import Executor, Statement
 
 # One prebuilt query per kind of recipient list.
@@ -100,6 +101,7 @@ _upsert_message = insert(messages).values(
     link=bindparam("link"),
     content=bindparam("content", type_=messages.c.content.type),
     expires_at=bindparam("expires_at", type_=messages.c.expires_at.type),
+    traceparent=bindparam("traceparent"),
 )
 # DO UPDATE (a no-op) rather than DO NOTHING so the id comes back when the message exists, also
 # when another transaction inserted it concurrently.
@@ -215,6 +217,7 @@ class FanOut(Executor):
             "link": content.link,
             "content": Jsonb(content.to_json()),
             "expires_at": content.expires_at,
+            "traceparent": tracing.traceparent(),
         }
         if content.kind in SECURITY_KINDS:
             [channel] = channels if channels is not None else [Channel.EMAIL]
