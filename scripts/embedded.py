@@ -70,8 +70,11 @@ class EmbeddedPostgres:
             return
         with config.open("a") as handle:
             handle.write(f"\n{TUNING_MARKER}\n{TUNING}\n")
-        # pg_ctl restart reuses the options pgserver started it with (socket dir, no TCP).
-        pgserver.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=datadir, user=user)
+        # pg_ctl restart reuses the options pgserver started it with (socket dir, no TCP); the
+        # server's own log goes to the data dir, where a crash can be read about afterwards.
+        pgserver.pg_ctl(
+            ["-w", "-m", "fast", "-l", str(datadir / "server.log"), "restart"], pgdata=datadir, user=user
+        )
 
     def stop(self) -> None:
         import pgserver
