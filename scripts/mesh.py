@@ -41,6 +41,10 @@ DEFAULT_PORTS = {
 # Each service's Prometheus endpoint (/metrics), in the order of SERVICES; Envoy's stats are on its
 # admin port (/stats/prometheus).
 FIRST_METRICS_PORT = 9464
+# The local mailbox's port (scripts/mailbox.py: the SMTP sink's mail in a browser; make run only).
+DEFAULT_MAILBOX_PORT = 8025
+# The admin `make run` creates on its first start, so the admin pages work from the browser too.
+LOCAL_ADMIN_EMAIL = "admin@seatmesh.localhost"
 # The fake Stripe's port (scripts/fake_stripe.py), started when the payments provider is stripe and
 # no SEATMESH_STRIPE_API_BASE names a real one.
 DEFAULT_STRIPE_PORT = 12111
@@ -73,6 +77,8 @@ class MeshOptions:
     smtp_sink: bool = True
     # Let the SMTP sink print one line per message on this terminal (make run).
     announce_mail: bool = False
+    # Serve the kept mail in a browser at this port (make run; 0: no mailbox).
+    mailbox_port: int = 0
 
 
 @dataclass
@@ -124,6 +130,8 @@ class Mesh:
             self.service_env = self._service_env()
             if self.options.smtp_sink:
                 self._start_smtp_sink()
+                if self.options.mailbox_port:
+                    self._start_mailbox()
             if self.fake_stripe_url is not None:
                 self._start_fake_stripe()
             for name in SERVICES:
@@ -223,6 +231,63 @@ class Mesh:
             dict(os.environ),
             to_terminal=self.options.announce_mail,
         )
+
+    def _start_mailbox(self) -> None:
+        self._spawn(
+            "mailbox",
+            [
+                sys.executable,
+                "-m",
+                "scripts.mailbox",
+                "--port",
+                str(self.options.mailbox_port),
+                "--dir",
+                str(self.var / "mail"),
+            ],
+            dict(os.environ),
+        )
+
+    def ensure_local_admin(self) -> str:
+        """The admin `make run` keeps for the person at this machine: created on the first start with
+        a random password (var/admin-password, readable by this user only), which also lands in the
+        local mailbox as a note. Returns the password. Never in tests or deployments: only make run
+        calls it."""
+        path = self.var / "admin-password"
+        if path.exists():
+            return path.read_text().strip()
+        password = secrets.token_urlsafe(18)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "create-admin",
+                "--email",
+                LOCAL_ADMIN_EMAIL,
+                "--display-name",
+                "Local admin",
+            ],
+            env={
+                **os.environ,
+                "SEATMESH_DATABASE_URL": self.service_database_url("users"),
+                "SEATMESH_ADMIN_PASSWORD": password,
+            },
+            check=True,
+            capture_output=True,
+        )
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(password)
+        note = (
+            f"From: seatmesh (make run) <no-reply@seatmesh.localhost>\r\nTo: {LOCAL_ADMIN_EMAIL}\r\n"
+            "Subject: Your local admin account\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            f"make run created an admin for this machine:\r\n\r\n  email     {LOCAL_ADMIN_EMAIL}\r\n"
+            f"  password  {password}\r\n\r\nSign in at {self.rest_url}/ to manage users, events,"
+            " payments and deliveries.\r\nThe password is also in var/admin-password.\r\n"
+        )
+        (self.var / "mail").mkdir(parents=True, exist_ok=True)
+        (self.var / "mail" / "local-admin.eml").write_text(note)
+        return password
 
     def _start_fake_stripe(self) -> None:
         self._spawn(
@@ -340,7 +405,7 @@ class Mesh:
 
     def stop(self) -> None:
         # Edge first (no new traffic), then services, then what they depend on.
-        for name in ["envoy", *reversed(list(SERVICES)), "smtp-sink", "fake-stripe"]:
+        for name in ["envoy", *reversed(list(SERVICES)), "smtp-sink", "mailbox", "fake-stripe"]:
             with contextlib.suppress(Exception):
                 self.stop_service(name)
         for name in list(self.processes):
@@ -387,6 +452,7 @@ def main() -> None:
         workers=args.workers,
         envoy_concurrency=args.envoy_concurrency,
         announce_mail=True,
+        mailbox_port=DEFAULT_MAILBOX_PORT,
         env={
             key: value
             for key, value in os.environ.items()
@@ -408,6 +474,7 @@ def main() -> None:
     try:
         print("starting seatmesh ...", flush=True)
         mesh.start()
+        admin_password = mesh.ensure_local_admin()
         info = mesh.describe()
         services = ", ".join(f"{name} {address}" for name, address in mesh.ports.items())
         metrics = ", ".join(f"{port} ({name})" for name, port in mesh.metrics_ports.items())
@@ -422,6 +489,9 @@ def main() -> None:
             print(
                 f"""
 seatmesh is up.
+  console   {info["rest"]}/   (open it in a browser; admin {LOCAL_ADMIN_EMAIL} / {admin_password})
+  mailbox   http://127.0.0.1:{DEFAULT_MAILBOX_PORT}/   (every email make run sent, codes included)
+  API docs  {info["rest"]}/docs   (Swagger UI; the spec at {info["rest"]}/openapi.json)
   REST      {info["rest"]}   (try: curl {info["rest"]}/v1/events)
   gRPC      {info["grpc"]}   (try: grpcurl -plaintext {info["grpc"]} list)
   Envoy     {info["envoy_admin"]}  (admin, loopback only)
