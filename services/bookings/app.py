@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from seatmesh.bookings.v1 import bookings_pb2_grpc
+from services.bookings.availability import KnownAvailability
 from services.bookings.cache import EventFactsCache
 from services.bookings.clients.events import EventsClient
 from services.bookings.clients.payments import PaymentsClient
@@ -39,11 +40,13 @@ async def build(
     )
     facts = EventFactsCache(events, ttl=settings.event_cache_ttl)
     due_waitlists = DueWaitlists()
+    availability = KnownAvailability(window=settings.sold_out_window, seats_may_be_free=due_waitlists.add)
     saga = Saga(
         store,
         events,
         payments,
         facts,
+        availability,
         hold=settings.approval_hold,
         reconcile_after=settings.reconcile_after,
         seats_freed=due_waitlists.add,
@@ -84,6 +87,7 @@ async def build(
             reconciler.run_sweep,
             promoter.run,
             partial(facts.follow, runtime.redis, events_stream),
+            partial(availability.follow, runtime.redis, settings.redis_prefix),
         ],
         readings=[reconcile_backlog(runtime.database)],
     )

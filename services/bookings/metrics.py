@@ -44,6 +44,12 @@ def count_settlement(before: Booking, after: Booking) -> None:
         SEATS_SOLD.inc(after.seats)
 
 
+def count_early_answer(state: State) -> None:
+    """A request answered without a reservation (its event known to be sold out): refused, or
+    written WAITLISTED; counted with the outcomes of those that asked events."""
+    BOOKINGS.labels(state.value.lower()).inc()
+
+
 def count_confirmed(booking: Booking) -> None:
     """A held booking became CONFIRMED later (approved, or paid): its seats are sold now."""
     if booking.state is State.CONFIRMED:

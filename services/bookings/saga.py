@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from services.bookings import convert, domain, metrics
+from services.bookings.availability import KnownAvailability
 from services.bookings.cache import EventFactsCache
 from services.bookings.clients.events import EventsClient
 from services.bookings.clients.payments import PaymentsClient
@@ -54,8 +55,9 @@ from services.bookings.domain import (
     State,
     Unknown,
 )
-from services.bookings.store import BookingStore
+from services.bookings.store import BookingStore, NewEntry
 from services.runtime.clients import PeerUnavailable
+from services.runtime.errors import ServiceError
 from services.runtime.idempotency import request_id_reused
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class Saga:
         events: EventsClient,
         payments: PaymentsClient,
         facts: EventFactsCache,
+        availability: KnownAvailability,
         *,
         hold: timedelta,
         reconcile_after: float,
@@ -86,6 +89,7 @@ class Saga:
         self.events = events
         self.payments = payments
         self.facts = facts
+        self.availability = availability
         # How long a booking may wait for the host's answer.
         self.hold = hold
         # How long a PENDING booking waits for this process before the reconciler takes it over.
@@ -100,7 +104,31 @@ class Saga:
     async def create(
         self, user_id: str, draft: BookingDraft, event: EventFacts, *, budget: float | None = None
     ) -> Booking:
-        """Write, reserve, settle. Raises the ServiceError the client should see, if any."""
+        """Write, reserve, settle. Raises the ServiceError the client should see, if any.
+
+        Runs to its end even if the caller hangs up meanwhile: a booking written PENDING is settled
+        now, not by the reconciler seconds later.
+
+        When the event is known to have fewer seats left than asked for (availability.py), nothing
+        is reserved: a request that will wait is written WAITLISTED at once, one that will not is
+        refused at once, each with the answer the full path would give.
+        """
+        return await self.steps.run(self._create(user_id, draft, event, budget))
+
+    async def _create(
+        self, user_id: str, draft: BookingDraft, event: EventFacts, budget: float | None
+    ) -> Booking:
+        seats_left = self.availability.seats_left(draft.event_id)
+        if seats_left is not None and seats_left < draft.seats:
+            if draft.join_waitlist:
+                placed = await self.waitlist.join_new(user_id, draft, event)
+                if placed is not None:
+                    metrics.count_early_answer(State.WAITLISTED)
+                    return placed
+                # A unique rule refused it (a repeated request, another booking in the way): the
+                # full path finds out which.
+            else:
+                return await self._refuse_sold_out(user_id, draft, event, seats_left, budget)
         for _ in range(INSERT_ATTEMPTS):
             written = await self.store.insert_pending(
                 booking_id=uuid.uuid4(),
@@ -119,6 +147,23 @@ class Saga:
                 await self._explain_refusal(user_id, draft, event)
             # The booking in the way ended meanwhile: try again.
         raise domain.concurrent_bookings()
+
+    async def _refuse_sold_out(
+        self, user_id: str, draft: BookingDraft, event: EventFacts, seats_left: int, budget: float | None
+    ) -> Booking:
+        """SOLD_OUT without writing anything, unless this request was answered before (then that
+        answer) or another booking of the guest is in the way (then the error that names it)."""
+        found = await self.store.find_in_the_way(user_id, draft, start_time=event.start_time)
+        for first in found:
+            if draft.request_id is not None and first.request_id == draft.request_id:
+                return await self.repeat(first, draft, budget=budget)
+        for other in found:
+            if other.event_id == draft.event_id:
+                raise domain.already_booked(str(other.id))
+        for other in found:
+            raise domain.schedule_conflict(str(other.id))
+        metrics.count_early_answer(State.REJECTED)
+        raise domain.sold_out(draft.event_id, seats_left)
 
     async def _first_of_request(self, user_id: str, draft: BookingDraft) -> Booking | None:
         """The booking this request made before (a concurrent copy of it may be what is in the way)."""
@@ -166,6 +211,8 @@ class Saga:
             return booking, outcome
         if isinstance(outcome, Reserved):
             self.facts.put(outcome.event)
+        elif isinstance(outcome, SoldOut) and outcome.seats_version is not None:
+            self.availability.learn(booking.event_id, outcome.seats_version, outcome.seats_available)
         settled = await self.settle(booking, outcome)
         if settled.needs_checkout:
             left = None if budget is None else max(budget - (loop.time() - started), 0.05)
@@ -315,12 +362,25 @@ class ShieldedSteps:
 
 
 def _log_unattended_failure(task: asyncio.Task[Any]) -> None:
-    if task.cancelled() or task.exception() is None:
+    # A refusal (sold out, already booked...) is an answer nobody stayed to hear, not a failure.
+    if task.cancelled() or task.exception() is None or isinstance(task.exception(), ServiceError):
         return
     log.warning(
         "a saga step failed after its caller left; the reconciler finishes the booking",
         exc_info=task.exception(),
     )
+
+
+@dataclasses.dataclass
+class _Join:
+    """One booking to put in line: a PENDING one (`booking`), or a new one written WAITLISTED at
+    once (`new`: its guest, request and event)."""
+
+    booking_id: uuid.UUID
+    announce: Announce
+    future: asyncio.Future[Booking | None]
+    booking: Booking | None = None
+    new: NewEntry | None = None
 
 
 class WaitlistJoins:
@@ -336,21 +396,32 @@ class WaitlistJoins:
 
     def __init__(self, store: BookingStore) -> None:
         self.store = store
-        self._queued: dict[str, list[tuple[Booking, Announce, asyncio.Future[Booking | None]]]] = {}
+        self._queued: dict[str, list[_Join]] = {}
         self._writers: set[asyncio.Task[None]] = set()
 
     async def join(self, booking: Booking, announce: Announce) -> Booking | None:
         """The booking in line (with its position), or None if it was no longer PENDING."""
         future: asyncio.Future[Booking | None] = asyncio.get_running_loop().create_future()
-        queue = self._queued.get(booking.event_id)
-        if queue is None:
-            self._queued[booking.event_id] = [(booking, announce, future)]
-            writer = asyncio.create_task(self._write(booking.event_id))
-            self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
-        else:
-            queue.append((booking, announce, future))
+        self._enqueue(booking.event_id, _Join(booking.id, announce, future, booking=booking))
         return await asyncio.shield(future)
+
+    async def join_new(self, user_id: str, draft: BookingDraft, event: EventFacts) -> Booking | None:
+        """A new booking written in line at once, or None when a unique rule refused it."""
+        booking_id = uuid.uuid4()
+        future: asyncio.Future[Booking | None] = asyncio.get_running_loop().create_future()
+        new = NewEntry(booking_id, user_id, draft, event)
+        self._enqueue(draft.event_id, _Join(booking_id, Announce.WAITLISTED, future, new=new))
+        return await asyncio.shield(future)
+
+    def _enqueue(self, event_id: str, join: _Join) -> None:
+        queue = self._queued.get(event_id)
+        if queue is not None:
+            queue.append(join)
+            return
+        self._queued[event_id] = [join]
+        writer = asyncio.create_task(self._write(event_id))
+        self._writers.add(writer)
+        writer.add_done_callback(self._writers.discard)
 
     async def _write(self, event_id: str) -> None:
         # Let the joins that arrive in this same moment catch the first batch.
@@ -363,22 +434,26 @@ class WaitlistJoins:
             batch, self._queued[event_id] = queue[: self.BATCH], queue[self.BATCH :]
             try:
                 async with self.store.transaction() as tx:
-                    placed = await tx.waitlist(event_id, [booking.id for booking, _, _ in batch])
+                    placed = await tx.waitlist(
+                        event_id,
+                        [join.booking for join in batch if join.booking is not None],
+                        [join.new for join in batch if join.new is not None],
+                    )
                     by_id = {booking.id: booking for booking in placed}
                     news = [
-                        convert.announcement(by_id[booking.id], announce)
-                        for booking, announce, _ in batch
-                        if booking.id in by_id
+                        convert.announcement(by_id[join.booking_id], join.announce)
+                        for join in batch
+                        if join.booking_id in by_id
                     ]
                     await tx.publish_all(message for message in news if message is not None)
             except Exception as error:
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
+                for join in batch:
+                    if not join.future.done():
+                        join.future.set_exception(error)
                 continue
-            for booking, _, future in batch:
-                if not future.done():
-                    future.set_result(by_id.get(booking.id))
+            for join in batch:
+                if not join.future.done():
+                    join.future.set_result(by_id.get(join.booking_id))
 
 
 def expected(booking: Booking, settlement: Settlement, event: EventFacts | None) -> Booking:

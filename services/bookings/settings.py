@@ -30,3 +30,7 @@ class BookingsSettings(ServiceSettings):
     # Seconds one OpenCheckout may take, retries included; a booking whose checkout is not open by
     # then still holds its seats, and the reconciler asks again.
     payments_deadline: float = Field(default=3.0, gt=0, le=60)
+    # Seconds this process trusts what it heard of an event's free seats (availability.py): a
+    # request for more than are left is answered SOLD_OUT (or waitlisted) at once, without asking
+    # events, for at most this long after seats were freed even if the news of it was lost.
+    sold_out_window: float = Field(default=1.0, gt=0, le=60)

@@ -179,6 +179,16 @@ Index(
     postgresql_where=text("state = 'AWAITING_PAYMENT'"),
 )
 
+# How many bookings wait in each event's waitlist: kept by triggers on bookings (migration 0004),
+# read by a batch of waitlist joins to number its entries.
+waitlist_lengths = Table(
+    "waitlist_lengths",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("waiting", Integer, nullable=False),
+    CheckConstraint("waiting >= 0", name="waiting_not_negative"),
+)
+
 # Events whose end passed (EventCompleted from the bus): reviews open for their confirmed bookings.
 completed_events = Table(
     "completed_events",

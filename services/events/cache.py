@@ -51,6 +51,7 @@ from seatmesh.events.v1 import events_pb2
 from services.events.convert import event_to_proto
 from services.events.domain import EventRecord
 from services.events.store import EventStore
+from services.runtime.batching import Batcher
 from services.runtime.loops import every
 from services.runtime.redis import as_text
 
@@ -197,10 +198,17 @@ class ListedRead:
 class _PendingInvalidation:
     event_ids: set[str] = field(default_factory=set)
     lists: bool = False
-    messages: dict[bytes, bytes] = field(default_factory=dict)
+    # (channel, payload) pairs: two versions of one channel's news both go (subscribers keep the
+    # newer, whichever arrives first); the same news twice goes once.
+    messages: set[tuple[bytes, bytes]] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.event_ids or self.lists or self.messages)
+
+    def add(self, other: _PendingInvalidation) -> None:
+        self.event_ids |= other.event_ids
+        self.lists = self.lists or other.lists
+        self.messages |= other.messages
 
 
 class EventCache:
@@ -224,6 +232,7 @@ class EventCache:
         self._bump = redis.register_script(_BUMP)
         self._down_until = 0.0
         self._pending = _PendingInvalidation()
+        self._invalidations: Batcher[None, _PendingInvalidation, None] = Batcher(self._invalidate_together)
 
     # -- health ----------------------------------------------------------------------------------
 
@@ -319,29 +328,31 @@ class EventCache:
         Call after the change committed. If Redis does not answer, the bump is retried in the
         background and this process reads around the cache until it went through.
         """
-        pending = _PendingInvalidation(set(event_ids), lists, dict(messages))
-        if not pending:
-            return
+        pending = _PendingInvalidation(set(event_ids), lists, set(messages))
+        if pending:
+            await self._invalidations.submit(None, pending)
+
+    async def _invalidate_together(self, _: None, batch: list[_PendingInvalidation]) -> list[None]:
+        """Invalidations asked for while one was on its way go together: one script, one round trip."""
+        merged = _PendingInvalidation()
+        for pending in batch:
+            merged.add(pending)
         if time.monotonic() >= self._down_until and not self._pending:
             try:
-                await self._send(pending)
-                return
+                await self._send(merged)
+                return [None] * len(batch)
             except (RedisError, OSError) as error:
                 self._failed(error, "invalidate")
-        self._owe(pending)
+        self._pending.add(merged)
+        return [None] * len(batch)
 
     async def _send(self, pending: _PendingInvalidation) -> None:
         keys = [f"ev:{event_id}:g" for event_id in pending.event_ids]
         if pending.lists:
             keys.append("list:g")
-        published = [part for message in pending.messages.items() for part in message]
+        published = [part for message in pending.messages for part in message]
         # One script, one round trip (it publishes too).
         await self._bump(args=[self.prefix, len(keys), *keys, *published])
-
-    def _owe(self, pending: _PendingInvalidation) -> None:
-        self._pending.event_ids |= pending.event_ids
-        self._pending.lists = self._pending.lists or pending.lists
-        self._pending.messages.update(pending.messages)
 
     async def run(self) -> None:
         """Background task: sends the invalidations Redis refused, every `retry_interval`, until
@@ -357,10 +368,8 @@ class EventCache:
             log.info("cache invalidations caught up", extra={"events": len(owed.event_ids)})
         except (RedisError, OSError) as error:
             self._failed(error, "invalidate")
-            # Keep what is newer (messages) and put the rest back.
-            owed.event_ids |= self._pending.event_ids
-            owed.lists = owed.lists or self._pending.lists
-            owed.messages.update(self._pending.messages)
+            # Put it back, with what was owed meanwhile.
+            owed.add(self._pending)
             self._pending = owed
 
     async def close(self) -> None:

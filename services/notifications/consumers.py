@@ -170,8 +170,9 @@ class NotificationConsumers:
     ) -> None:
         news = convert.booking_news(message.booking)
         booking, _ = await self._apply(tx, envelope, news, BookingState.CONFIRMED)
-        # Paid (or free): nothing left to pay.
-        await tx.drop_payment_reminder(news.booking_id)
+        if message.booking.HasField("amount"):
+            # Paid: nothing left to pay. (A free booking never had a reminder to pay.)
+            await tx.drop_payment_reminder(news.booking_id)
         if booking is None:
             return
         await self._to(tx, envelope, news.guest_id, content.booking_confirmed(booking, self.links))
@@ -328,7 +329,9 @@ class NotificationConsumers:
     async def _to(
         self, tx: NotificationTransaction, envelope: Envelope, user_id: str, message: Content
     ) -> None:
-        await tx.notify(source_key=envelope.event_id, content=message, recipients=ToUsers((user_id,)))
+        await tx.queue_notification(
+            source_key=envelope.event_id, content=message, recipients=ToUsers((user_id,))
+        )
 
     async def _schedule_reminders(
         self, tx: NotificationTransaction, envelope: Envelope, news: BookingNews, booking: BookingSummary

@@ -17,6 +17,7 @@ statement gets a span (runtime/tracing.py).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -39,6 +40,9 @@ from services.runtime.bus.tables import outbox_table
 from services.runtime.migrations import libpq_conninfo
 
 log = logging.getLogger(__name__)
+
+# Seconds the health probe gives the database: slower than this under any load means trouble.
+PROBE_TIMEOUT = 5
 
 _DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 
@@ -72,12 +76,31 @@ def _compiled(statement: SQL) -> Statement:
     return statement if isinstance(statement, Statement) else Statement.of(statement)
 
 
-async def _run(connection: Connection, statement: SQL, values: dict[str, Any]) -> psycopg.AsyncCursor[Any]:
+Deferred = list[tuple[Statement, dict[str, Any]]]
+
+
+async def _run(
+    connection: Connection, statement: SQL, values: dict[str, Any], deferred: Deferred | None = None
+) -> psycopg.AsyncCursor[Any]:
+    """Execute a statement; statements `deferred` before it go first, in the same round trip."""
     compiled = _compiled(statement)
     cursor = connection.cursor(row_factory=namedtuple_row)
     with tracing.sql_span(compiled.sql):
-        await cursor.execute(compiled.sql, compiled.params(values))
+        if not deferred:
+            await cursor.execute(compiled.sql, compiled.params(values))
+            return cursor
+        async with connection.pipeline() as pipeline:
+            await _send(connection, deferred)
+            await cursor.execute(compiled.sql, compiled.params(values))
+            await pipeline.sync()
     return cursor
+
+
+async def _send(connection: Connection, deferred: Deferred) -> None:
+    """Queue deferred statements on a connection in pipeline mode (they run at its next sync)."""
+    for statement, values in deferred:
+        await connection.cursor().execute(statement.sql, statement.params(values))
+    deferred.clear()
 
 
 class Executor:
@@ -85,12 +108,12 @@ class Executor:
 
     async def rows(self, statement: SQL, **values: Any) -> list[Row]:
         async with self._using() as connection:
-            cursor = await _run(connection, statement, values)
+            cursor = await _run(connection, statement, values, self._deferred())
             return await cursor.fetchall() if cursor.description is not None else []
 
     async def row(self, statement: SQL, **values: Any) -> Row | None:
         async with self._using() as connection:
-            cursor = await _run(connection, statement, values)
+            cursor = await _run(connection, statement, values, self._deferred())
             return await cursor.fetchone() if cursor.description is not None else None
 
     async def scalar(self, statement: SQL, **values: Any) -> Any:
@@ -100,7 +123,7 @@ class Executor:
     async def execute(self, statement: SQL, **values: Any) -> int:
         """Run a statement that returns no rows; how many rows it changed."""
         async with self._using() as connection:
-            cursor = await _run(connection, statement, values)
+            cursor = await _run(connection, statement, values, self._deferred())
             return cursor.rowcount
 
     async def execute_many(self, statement: SQL, rows: Sequence[dict[str, Any]]) -> None:
@@ -108,9 +131,29 @@ class Executor:
         if not rows:
             return
         compiled = _compiled(statement)
+        await self.flush()
         async with self._using() as connection, connection.cursor() as cursor:
             with tracing.sql_span(compiled.sql):
                 await cursor.executemany(compiled.sql, [compiled.params(row) for row in rows])
+
+    async def rows_each(self, statement: SQL, rows: Sequence[dict[str, Any]]) -> list[list[Row]]:
+        """One statement for many parameter sets, pipelined: the rows each of them returned."""
+        if not rows:
+            return []
+        await self.flush()
+        async with self._using() as connection:
+            return await _rows_each(connection, statement, rows)
+
+    def defer(self, statement: SQL, **values: Any) -> None:
+        """Run a statement whose result nobody needs, with the next one (`Transaction.defer`)."""
+        raise NotImplementedError("only a transaction defers statements")
+
+    def _deferred(self) -> Deferred | None:
+        """Statements waiting to go before the next one (a transaction's `defer`)."""
+        return None
+
+    async def flush(self) -> None:
+        """Send what was deferred now."""
 
     def _using(self) -> contextlib.AbstractAsyncContextManager[Connection]:
         raise NotImplementedError
@@ -135,6 +178,20 @@ def outbox_values(envelope: envelope_pb2.Envelope) -> dict[str, Any]:
     }
 
 
+async def _rows_each(
+    connection: Connection, statement: SQL, rows: Sequence[dict[str, Any]]
+) -> list[list[Row]]:
+    compiled = _compiled(statement)
+    cursor = connection.cursor(row_factory=namedtuple_row)
+    with tracing.sql_span(compiled.sql):
+        await cursor.executemany(compiled.sql, [compiled.params(row) for row in rows], returning=True)
+    found: list[list[Row]] = []
+    while True:
+        found.append(await cursor.fetchall() if cursor.description is not None else [])
+        if not cursor.nextset():
+            return found
+
+
 AfterCommit = Callable[[], Awaitable[Any]]
 
 
@@ -150,10 +207,26 @@ class Transaction(Executor):
         self.connection = connection
         self.source = source
         self._after_commit: list[AfterCommit] = []
+        self._waiting: Deferred = []
 
     @contextlib.asynccontextmanager
     async def _using(self) -> AsyncIterator[Connection]:
         yield self.connection
+
+    def defer(self, statement: SQL, **values: Any) -> None:
+        """Run a statement whose result nobody needs later: it goes with this transaction's next
+        statement, in the same round trip (pipelined), or just before the commit. The order of the
+        transaction's statements is kept; if it fails, that statement (or the commit) raises."""
+        self._waiting.append((_compiled(statement), values))
+
+    def _deferred(self) -> Deferred | None:
+        return self._waiting
+
+    async def flush(self) -> None:
+        if self._waiting:
+            async with self.connection.pipeline() as pipeline:
+                await _send(self.connection, self._waiting)
+                await pipeline.sync()
 
     async def publish(self, message: protobuf_message.Message) -> envelope_pb2.Envelope:
         """Add a bus event to the outbox; it leaves only if this transaction commits."""
@@ -213,6 +286,8 @@ class Database(Executor):
             open=False,
         )
         self._opened = False
+        # The health probe's own connection (answers()), opened on first use.
+        self._probe: Connection | None = None
 
     async def open(self) -> None:
         if not self._opened:
@@ -221,6 +296,7 @@ class Database(Executor):
             self._opened = True
 
     async def close(self) -> None:
+        await self._close_probe()
         if self._opened:
             self._opened = False
             await self.pool.close()
@@ -235,6 +311,18 @@ class Database(Executor):
         """A pooled connection for what the helpers above don't cover (COPY, pipelines)."""
         async with self.pool.connection() as connection:
             yield connection
+
+    async def write_each(self, statement: SQL, rows: Sequence[dict[str, Any]]) -> list[list[Row]]:
+        """Many parameter sets of one statement committed together: the rows each returned.
+
+        One is a single statement in autocommit. Several go in one transaction, pipelined (BEGIN,
+        every execution and COMMIT in one round trip): per parameter set, a fraction of the round
+        trips, commits and client work. If one of them fails, none is written.
+        """
+        if len(rows) <= 1:
+            return [await self.rows(statement, **row) for row in rows]
+        async with self.pool.connection() as connection, connection.pipeline(), connection.transaction():
+            return await _rows_each(connection, statement, rows)
 
     @overload
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Transaction]: ...
@@ -258,15 +346,28 @@ class Database(Executor):
         async with self.pool.connection() as connection, connection.transaction():
             unit = kind(connection, self.source)
             yield unit
+            await unit.flush()
         await unit.run_after_commit()
 
     async def answers(self) -> bool:
-        """Whether the database answers right now (health); drops dead pooled connections."""
+        """Whether the database answers right now (health), asked on a connection of its own: a
+        pool that a burst keeps busy is a database that answers, not one that is down. On failure,
+        dead pooled connections are dropped too."""
         try:
-            async with self.pool.connection(timeout=1.0) as connection:
-                await connection.execute("SELECT 1")
+            if self._probe is None or self._probe.closed:
+                self._probe = await psycopg.AsyncConnection.connect(
+                    libpq_conninfo(self.url), autocommit=True, connect_timeout=PROBE_TIMEOUT
+                )
+            await asyncio.wait_for(self._probe.execute("SELECT 1"), timeout=PROBE_TIMEOUT)
             return True
         except Exception:
+            await self._close_probe()
             with contextlib.suppress(Exception):
                 await self.pool.check()
             return False
+
+    async def _close_probe(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            with contextlib.suppress(Exception):
+                await probe.close()

@@ -435,6 +435,82 @@ async def test_cancel_releases_seats_and_promotes_the_first_waitlisted_booking_t
     await mesh.assert_invariant(event.id)
 
 
+async def test_a_sold_out_event_is_answered_without_asking_events_again(mesh: Mesh, host: User) -> None:
+    event = await mesh.new_event(host, capacity=1)
+    holder = mesh.user()
+    await mesh.book(holder, event.id)
+    # The first refusal asks events (and leaves a REJECTED booking); bookings learns it is sold out.
+    first = await refused(mesh.book(mesh.user(), event.id))
+    assert error_reason(first) == "SOLD_OUT"
+
+    async def rejected() -> int:
+        return int(
+            await mesh.bookings_db.scalar(
+                text("SELECT count(*) FROM bookings WHERE event_id = :e AND state = 'REJECTED'"), e=event.id
+            )
+        )
+
+    before = await rejected()
+    late = [mesh.user() for _ in range(5)]
+    for guest in late:
+        error = await refused(mesh.book(guest, event.id))
+        assert (error.code(), error_reason(error)) == (grpc.StatusCode.FAILED_PRECONDITION, "SOLD_OUT")
+        assert error_metadata(error)["seats_available"] == "0"
+    # Answered at once: no booking written for them.
+    assert await rejected() == before
+    # Asking to wait: written in line at once, with a position.
+    waiting = [await mesh.book(mesh.user(), event.id, waitlist=True) for _ in range(3)]
+    assert [(b.state, b.waitlist_position) for b in waiting] == [(Booking.WAITLISTED, n) for n in (1, 2, 3)]
+    # The same request again gets the first answer, as ever; the holder is still told ALREADY_BOOKED.
+    request_id = str(uuid.uuid4())
+    again = [await mesh.book(late[0], event.id, waitlist=True, request_id=request_id) for _ in range(2)]
+    assert again[0].id == again[1].id
+    assert again[0].waitlist_position == 4
+    assert error_reason(await refused(mesh.book(holder, event.id))) == "ALREADY_BOOKED"
+    await mesh.assert_invariant(event.id)
+
+
+async def test_the_waitlist_length_follows_every_way_in_and_out(mesh: Mesh, host: User) -> None:
+    event = await mesh.new_event(host, capacity=2)
+    holders = [mesh.user() for _ in range(2)]
+    held = [await mesh.book(guest, event.id) for guest in holders]
+    waiting = [
+        (guest, await mesh.book(guest, event.id, waitlist=True)) for guest in (mesh.user() for _ in range(4))
+    ]
+
+    async def lengths() -> tuple[int, int]:
+        row = await mesh.bookings_db.row(
+            text(
+                "SELECT (SELECT waiting FROM waitlist_lengths WHERE event_id = :e),"
+                " (SELECT count(*) FROM bookings WHERE event_id = :e AND state = 'WAITLISTED')"
+            ),
+            e=event.id,
+        )
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    assert await lengths() == (4, 4)
+    # Out of line by cancelling, and by promotion when a seat is freed.
+    guest, entry = waiting[0]
+    await mesh.bookings_stub.CancelBooking(
+        bookings_pb2.CancelBookingRequest(booking_id=entry.id), metadata=guest.auth
+    )
+    await mesh.bookings_stub.CancelBooking(
+        bookings_pb2.CancelBookingRequest(booking_id=held[0].id), metadata=holders[0].auth
+    )
+
+    async def promoted() -> bool:
+        return await mesh.state(waiting[1][1].id) == Booking.CONFIRMED
+
+    await eventually(promoted, what="the first in line is promoted")
+    assert await lengths() == (2, 2)
+    assert (await mesh.get(host, waiting[3][1].id)).waitlist_position == 2
+    late = await mesh.book(mesh.user(), event.id, waitlist=True)
+    assert late.waitlist_position == 3
+    assert await lengths() == (3, 3)
+    await mesh.assert_invariant(event.id)
+
+
 async def test_the_host_cancels_a_guests_booking(mesh: Mesh, host: User) -> None:
     event = await mesh.new_event(host, capacity=4)
     booking = await mesh.book(mesh.user(), event.id, seats=4)

@@ -88,11 +88,16 @@ def _refusal(error: grpc.aio.AioRpcError) -> SoldOut | NotBookable | Unknown:
     reason = error_reason(error)
     code = error.code()
     if code == grpc.StatusCode.FAILED_PRECONDITION and reason == "SOLD_OUT":
+        metadata = error_metadata(error)
         try:
-            available = int(error_metadata(error).get("seats_available", "0"))
+            available = int(metadata.get("seats_available", "0"))
         except ValueError:
             available = 0
-        return SoldOut(max(available, 0))
+        try:
+            version: int | None = int(metadata["seats_version"])
+        except (KeyError, ValueError):
+            version = None
+        return SoldOut(max(available, 0), version)
     if code == grpc.StatusCode.FAILED_PRECONDITION and reason == "EVENT_STARTED":
         return NotBookable(Cause.EVENT_STARTED)
     if code == grpc.StatusCode.FAILED_PRECONDITION and reason == "RESERVATION_RELEASED":

@@ -200,6 +200,9 @@ class Reserved:
 @dataclass(frozen=True, slots=True)
 class SoldOut:
     seats_available: int
+    # The event's seats_version when events looked (None: not said), which orders it among the
+    # availability messages events publishes.
+    seats_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,6 @@ read with and how rows become domain types (rows.py); rows never leave the store
 """
 
 from services.bookings.store.autocommit import BookingStore
-from services.bookings.store.transaction import BookingTransaction
+from services.bookings.store.transaction import BookingTransaction, NewEntry
 
-__all__ = ["BookingStore", "BookingTransaction"]
+__all__ = ["BookingStore", "BookingTransaction", "NewEntry"]

@@ -5,8 +5,10 @@ The booking hot path (write the PENDING booking, settle it, look it up, mark a r
 single statements by design: each is atomic alone, and sparing each the BEGIN/COMMIT round trips
 and the async engine's overhead was most of the service's CPU per booking. Settling writes its bus
 event in the same statement: a CTE inserts the outbox row, so the state change and its event still
-commit together. The reconciler's lease (`claim_unsettled`) and the steps of a waitlist promotion
-are single statements too.
+commit together. Under load, PENDING bookings and settlements that arrive together are written by
+one pipelined transaction per batch (`_write`): a fraction of the round trips and commits each.
+The reconciler's lease (`claim_unsettled`) and the steps of a waitlist promotion are single
+statements too.
 
 The static statements are built once, with bound parameters, and compiled once at import: each
 call pays only for execution.
@@ -22,7 +24,6 @@ from typing import Any
 import psycopg
 from google.protobuf.message import Message
 from sqlalchemy import (
-    Boolean,
     DateTime,
     Float,
     Integer,
@@ -44,6 +45,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.bookings import tables
@@ -54,7 +56,6 @@ from services.bookings.domain import (
     InTheWay,
     Settlement,
     State,
-    terms_for,
 )
 from services.bookings.store.rows import (
     ACTIVE,
@@ -66,6 +67,8 @@ from services.bookings.store.rows import (
     event_copy,
     event_params,
     first_booking,
+    new_booking_params,
+    new_booking_values,
     seconds,
     state_is,
     state_value,
@@ -74,33 +77,17 @@ from services.bookings.store.rows import (
     transition,
 )
 from services.bookings.store.transaction import GET, RECORD_CHECKOUT, BookingTransaction
+from services.runtime.batching import Batcher
 from services.runtime.bus.envelopes import envelope_for
-from services.runtime.database import Database, Statement, outbox_values
+from services.runtime.database import Database, Row, Statement, outbox_values
 
 # -- create -------------------------------------------------------------------------------------
 
 INSERT_PENDING = Statement.of(
     pg_insert(bookings)
     .values(
-        id=bindparam("p_id", type_=Uuid),
-        # Its own id, until a late payment takes seats again under a new one.
-        reservation_id=bindparam("p_id", type_=Uuid),
-        user_id=bindparam("p_user_id", type_=Text),
-        request_id=bindparam("p_request_id", type_=Text),
-        event_id=bindparam("p_event_id", type_=Text),
-        host_id=bindparam("p_host_id", type_=Text),
-        seats=bindparam("p_seats", type_=Integer),
-        join_waitlist=bindparam("p_join_waitlist", type_=Boolean),
+        **new_booking_values(),
         state=state_value(State.PENDING),
-        event_title=bindparam("p_title", type_=Text),
-        event_start_time=bindparam("p_start", type_=DateTime(timezone=True)),
-        event_end_time=bindparam("p_end", type_=DateTime(timezone=True)),
-        event_time_zone=bindparam("p_time_zone", type_=Text),
-        event_city=bindparam("p_city", type_=Text),
-        event_venue=bindparam("p_venue", type_=Text),
-        event_updated_at=bindparam("p_updated", type_=DateTime(timezone=True)),
-        # What it would cost now; the reservation prices it by the event as events answers.
-        **terms_values("p_"),
         # If this process dies before events answers, the reconciler takes over from here.
         retry_at=func.now() + seconds("p_after"),
     )
@@ -126,6 +113,33 @@ FIND_ACTIVE_FOR_USER = Statement.of(
         or_(
             c.event_id == bindparam("p_event_id", type_=Text),
             c.event_start_time == bindparam("p_start", type_=DateTime(timezone=True)),
+        ),
+    )
+)
+
+# What may answer requests before their bookings are written (their event is known to be sold out),
+# many at once: per request (`asked.position`), the booking its request_id made before, and the
+# guest's active bookings that would refuse it.
+_asked = select(
+    func.unnest(bindparam("a_positions", type_=ARRAY(Integer))).label("position"),
+    func.unnest(bindparam("a_users", type_=ARRAY(Text))).label("user_id"),
+    func.unnest(bindparam("a_requests", type_=ARRAY(Text))).label("request_id"),
+    func.unnest(bindparam("a_events", type_=ARRAY(Text))).label("event_id"),
+    func.unnest(bindparam("a_starts", type_=ARRAY(DateTime(timezone=True)))).label("start_time"),
+).cte("asked")
+FIND_IN_THE_WAY = Statement.of(
+    select(*COLUMNS, _asked.c.position.label("asked_position")).join_from(
+        bookings,
+        _asked,
+        and_(
+            c.user_id == _asked.c.user_id,
+            or_(
+                c.request_id == _asked.c.request_id,
+                and_(
+                    state_is(c.state, *ACTIVE),
+                    or_(c.event_id == _asked.c.event_id, c.event_start_time == _asked.c.start_time),
+                ),
+            ),
         ),
     )
 )
@@ -252,6 +266,35 @@ EVENTS_WITH_WAITLIST = Statement.of(
 class BookingStore:
     def __init__(self, database: Database) -> None:
         self.database = database
+        # The hot path's writes (PENDING bookings, settlements) that arrive together commit
+        # together: one round trip and one commit per batch (runtime/batching.py).
+        self._writes: Batcher[str, tuple[Statement, dict[str, Any]], list[Row]] = Batcher(
+            self._write_together
+        )
+        self._lookups: Batcher[None, tuple[str, BookingDraft, datetime], list[Booking]] = Batcher(
+            self._find_in_the_way_together
+        )
+
+    async def _write(self, statement: Statement, params: dict[str, Any]) -> list[Row]:
+        return await self._writes.submit(statement.sql, (statement, params))
+
+    async def _write_together(
+        self, sql: str, batch: list[tuple[Statement, dict[str, Any]]]
+    ) -> list[list[Row] | BaseException]:
+        written = batch[0][0]
+        try:
+            return list(await self.database.write_each(written, [params for _, params in batch]))
+        except psycopg.IntegrityError:
+            if len(batch) == 1:
+                raise
+        # One of them broke a rule (and none was written): each alone, to know which.
+        results: list[list[Row] | BaseException] = []
+        for _, params in batch:
+            try:
+                results.append(await self.database.rows(written, **params))
+            except psycopg.IntegrityError as error:
+                results.append(error)
+        return results
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[BookingTransaction]:
         return self.database.transaction(BookingTransaction)
@@ -270,24 +313,9 @@ class BookingStore:
         """The booking as PENDING; InTheWay when another active booking of the user refused it; or
         None when this user already sent this request_id."""
         try:
-            rows = await self.database.rows(
+            rows = await self._write(
                 INSERT_PENDING,
-                p_id=booking_id,
-                p_user_id=user_id,
-                p_request_id=draft.request_id,
-                p_event_id=draft.event_id,
-                p_host_id=event.organizer_id,
-                p_seats=draft.seats,
-                p_join_waitlist=draft.join_waitlist,
-                p_title=event.title,
-                p_start=event.start_time,
-                p_end=event.end_time,
-                p_time_zone=event.time_zone,
-                p_city=event.city,
-                p_venue=event.venue,
-                p_updated=event.update_time,
-                p_after=reconcile_after,
-                **terms_params(terms_for(event, draft.seats), "p_"),
+                {**new_booking_params(booking_id, user_id, draft, event), "p_after": reconcile_after},
             )
         except psycopg.errors.UniqueViolation as error:
             if error.diag.constraint_name not in _ACTIVE_RULES:
@@ -308,6 +336,30 @@ class BookingStore:
             FIND_ACTIVE_FOR_USER, p_user_id=user_id, p_event_id=event_id, p_start=start_time
         )
         return [booking(row) for row in rows]
+
+    async def find_in_the_way(
+        self, user_id: str, draft: BookingDraft, *, start_time: datetime
+    ) -> list[Booking]:
+        """The booking this request_id made before, and the guest's active bookings of this event or
+        at its start time: what answers a request before a booking for it is written. Lookups
+        that arrive together share one statement."""
+        return await self._lookups.submit(None, (user_id, draft, start_time))
+
+    async def _find_in_the_way_together(
+        self, _: None, asked: list[tuple[str, BookingDraft, datetime]]
+    ) -> list[list[Booking]]:
+        rows = await self.database.rows(
+            FIND_IN_THE_WAY,
+            a_positions=list(range(len(asked))),
+            a_users=[user_id for user_id, _, _ in asked],
+            a_requests=[draft.request_id for _, draft, _ in asked],
+            a_events=[draft.event_id for _, draft, _ in asked],
+            a_starts=[start for _, _, start in asked],
+        )
+        found: list[list[Booking]] = [[] for _ in asked]
+        for row in rows:
+            found[row.asked_position].append(booking(row))
+        return found
 
     async def get(self, booking_id: uuid.UUID) -> Booking | None:
         return first_booking(await self.database.rows(GET, p_id=booking_id))
@@ -345,7 +397,7 @@ class BookingStore:
             statement = SETTLE_WITH_EVENT
             params.update(event_params(event))
         try:
-            return first_booking(await self.database.rows(statement, **params))
+            return first_booking(await self._write(statement, params))
         except psycopg.IntegrityError:
             # The event moved onto another booking's start time while this booking was being made;
             # a second attempt sees it and marks this one schedule-exempt.

@@ -9,18 +9,21 @@ partial indexes even with prepared (generic) plans.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ColumnElement,
     DateTime,
     Float,
     Integer,
     Interval,
     Text,
+    Uuid,
     bindparam,
     case,
     exists,
@@ -33,7 +36,16 @@ from sqlalchemy import (
 )
 
 from services.bookings import tables
-from services.bookings.domain import ACTIVE_STATES, MAY_HOLD_STATES, Booking, EventFacts, State, Terms
+from services.bookings.domain import (
+    ACTIVE_STATES,
+    MAY_HOLD_STATES,
+    Booking,
+    BookingDraft,
+    EventFacts,
+    State,
+    Terms,
+    terms_for,
+)
 from services.runtime.money import Amount
 
 bookings = tables.bookings
@@ -122,6 +134,53 @@ def terms_values(prefix: str) -> dict[str, Any]:
         "currency": bindparam(f"{prefix}currency", type_=Text),
         "refund_full_until_hours": bindparam(f"{prefix}refund_hours", type_=Integer),
         "payment_hold_seconds": bindparam(f"{prefix}hold_seconds", type_=Integer),
+    }
+
+
+def new_booking_values() -> dict[str, Any]:
+    """VALUES of a new booking from the parameters of `new_booking_params` (its state and what
+    goes with it are the statement's own)."""
+    return {
+        "id": bindparam("p_id", type_=Uuid),
+        # Its own id, until a late payment takes seats again under a new one.
+        "reservation_id": bindparam("p_id", type_=Uuid),
+        "user_id": bindparam("p_user_id", type_=Text),
+        "request_id": bindparam("p_request_id", type_=Text),
+        "event_id": bindparam("p_event_id", type_=Text),
+        "host_id": bindparam("p_host_id", type_=Text),
+        "seats": bindparam("p_seats", type_=Integer),
+        "join_waitlist": bindparam("p_join_waitlist", type_=Boolean),
+        "event_title": bindparam("p_title", type_=Text),
+        "event_start_time": bindparam("p_start", type_=DateTime(timezone=True)),
+        "event_end_time": bindparam("p_end", type_=DateTime(timezone=True)),
+        "event_time_zone": bindparam("p_time_zone", type_=Text),
+        "event_city": bindparam("p_city", type_=Text),
+        "event_venue": bindparam("p_venue", type_=Text),
+        "event_updated_at": bindparam("p_updated", type_=DateTime(timezone=True)),
+        # What it would cost now; a reservation prices it by the event as events answers.
+        **terms_values("p_"),
+    }
+
+
+def new_booking_params(
+    booking_id: uuid.UUID, user_id: str, draft: BookingDraft, event: EventFacts
+) -> dict[str, Any]:
+    return {
+        "p_id": booking_id,
+        "p_user_id": user_id,
+        "p_request_id": draft.request_id,
+        "p_event_id": draft.event_id,
+        "p_host_id": event.organizer_id,
+        "p_seats": draft.seats,
+        "p_join_waitlist": draft.join_waitlist,
+        "p_title": event.title,
+        "p_start": event.start_time,
+        "p_end": event.end_time,
+        "p_time_zone": event.time_zone,
+        "p_city": event.city,
+        "p_venue": event.venue,
+        "p_updated": event.update_time,
+        **terms_params(terms_for(event, draft.seats), "p_"),
     }
 
 

@@ -7,9 +7,10 @@ commit together: the caller adds the event with `tx.publish(...)` in the same tr
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    literal_column,
     null,
     or_,
     select,
@@ -36,6 +38,7 @@ from services.bookings.domain import (
     Actor,
     Approval,
     Booking,
+    BookingDraft,
     EventFacts,
     GuestRating,
     Review,
@@ -52,6 +55,8 @@ from services.bookings.store.rows import (
     event_copy,
     event_params,
     first_booking,
+    new_booking_params,
+    new_booking_values,
     state_is,
     state_value,
     transition,
@@ -109,7 +114,31 @@ WAITLIST = Statement.of(
     )
     .returning(c.id)
 )
-GET_MANY = Statement.of(select(*COLUMNS).where(c.id == func.any(_ids)))
+# How many wait in the event's line now (kept by triggers, see tables.waitlist_lengths).
+WAITLIST_LENGTH = Statement.of(
+    select(tables.waitlist_lengths.c.waiting).where(
+        tables.waitlist_lengths.c.event_id == bindparam("w_event_id", type_=Text)
+    )
+)
+# Bookings just put in line, their positions left to the caller (see `waitlist`).
+PLACED = Statement.of(
+    select(*COLUMNS[:-1], literal_column("0", Integer).label("waitlist_position")).where(
+        c.id == func.any(_ids)
+    )
+)
+# A booking written in line at once (its event is known to be sold out: no PENDING row, no
+# reservation). A conflict with a unique rule (a repeated request_id, another active booking of
+# the guest) writes nothing: the full path then finds out which, and answers as it always does.
+INSERT_WAITLISTED = Statement.of(
+    pg_insert(bookings)
+    .values(
+        **new_booking_values(),
+        state=state_value(State.WAITLISTED),
+        waitlist_seq=tables.waitlist_sequence.next_value(),
+    )
+    .on_conflict_do_nothing()
+    .returning(c.id)
+)
 
 
 GIVE_UP_RETAKE = Statement.of(
@@ -236,6 +265,20 @@ def _facts_of(reviewed: Booking) -> dict[str, Any]:
     }
 
 
+def _place(entry: Booking) -> int:
+    assert entry.waitlist_seq is not None  # in line
+    return entry.waitlist_seq
+
+
+class NewEntry(NamedTuple):
+    """A booking to write in its event's waitlist at once."""
+
+    booking_id: uuid.UUID
+    user_id: str
+    draft: BookingDraft
+    event: EventFacts
+
+
 class BookingTransaction(Transaction):
     async def get(self, booking_id: uuid.UUID) -> Booking | None:
         """The booking, read in this transaction."""
@@ -243,18 +286,37 @@ class BookingTransaction(Transaction):
 
     # -- the waitlist -----------------------------------------------------------------------------
 
-    async def waitlist(self, event_id: str, booking_ids: Sequence[uuid.UUID]) -> list[Booking]:
-        """Put PENDING bookings of one event in its waitlist; returns those it put there.
+    async def waitlist(
+        self, event_id: str, pending: Sequence[Booking], new: Sequence[NewEntry] = ()
+    ) -> list[Booking]:
+        """Put PENDING bookings of one event in its waitlist, and write the `new` ones there at
+        once; returns the bookings it put there, each with its position.
 
-        Joins of one event's waitlist take turns (a transaction-scoped advisory lock) and the
-        positions are read after the places were handed out, so the position each booking is told
-        is exact when told. A booking that had a place (a promotion that did not fit) keeps it.
+        Joins of one event's waitlist take turns (a transaction-scoped advisory lock), so the
+        position each booking is told is exact when told. A booking that had a place (a promotion
+        that did not fit) keeps it; every other one gets a place behind everyone in line. Those are
+        numbered from the line's length as it was before them (kept by the database), not counted
+        one by one: a long line costs nothing more.
         """
         await self.execute(WAITLIST_LOCK_STATEMENT, w_event_id=event_id)
-        placed = [row.id for row in await self.rows(WAITLIST, w_ids=list(booking_ids))]
+        ahead = int(await self.scalar(WAITLIST_LENGTH, w_event_id=event_id) or 0)
+        rows = [
+            new_booking_params(entry.booking_id, entry.user_id, entry.draft, entry.event) for entry in new
+        ]
+        placed = [row.id for written in await self.rows_each(INSERT_WAITLISTED, rows) for row in written]
+        if pending:
+            placed += [row.id for row in await self.rows(WAITLIST, w_ids=[booking.id for booking in pending])]
         if not placed:
             return []
-        return [booking(row) for row in await self.rows(GET_MANY, w_ids=placed)]
+        had_place = {booking.id for booking in pending if booking.waitlist_seq is not None}
+        written = [booking(row) for row in await self.rows(PLACED, w_ids=placed)]
+        # Back in their old places (rare): counted as reads do.
+        kept = [await self.get(entry.id) for entry in written if entry.id in had_place]
+        behind = sorted((entry for entry in written if entry.id not in had_place), key=_place)
+        return [entry for entry in kept if entry is not None] + [
+            dataclasses.replace(entry, waitlist_position=ahead + len(kept) + rank)
+            for rank, entry in enumerate(behind, start=1)
+        ]
 
     async def lock_promotion(self, event_id: str) -> bool:
         """Whether this transaction now promotes the event's waitlist (False: another process does).

@@ -107,6 +107,8 @@ def _refused(event: EventRecord | None, wanted: SeatRequest, now: datetime) -> S
         resource_name=str(wanted.event_id),
         seats_available=event.seats_available,
         seats_requested=wanted.seats,
+        # Orders this answer among the availability messages (bookings answers sold out early).
+        seats_version=event.seats_version,
     )
 
 

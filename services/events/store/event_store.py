@@ -3,12 +3,13 @@ the unit of work for everything else (`transaction()`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import Uuid, bindparam, func, literal, select
@@ -30,7 +31,10 @@ from services.events.store.event_transaction import EventTransaction
 from services.events.store.listing import list_statement, reviews_statement, tags_statement
 from services.events.store.records import EVENT_COLUMNS, event_record, review_record
 from services.events.tables import events
+from services.runtime.batching import Batcher
 from services.runtime.database import Database, Statement
+
+T = TypeVar("T")
 
 _event_id = bindparam("p_event_id", type_=Uuid)
 
@@ -63,12 +67,21 @@ class _ReservationState:
     now: datetime
 
 
+async def _settled(calls: Sequence[Awaitable[T]]) -> list[T | BaseException]:
+    """Each call's result, or the exception it raised (for that caller alone)."""
+    results: list[T | BaseException] = await asyncio.gather(*calls, return_exceptions=True)
+    return results
+
+
 class EventStore:
     def __init__(self, database: Database, inventory: Database) -> None:
         self.database = database
         # Connections kept for ReserveSeats/ReleaseSeats, so a flood of reads never makes a
         # reservation wait for a connection. Each of their statements is its own transaction.
         self.inventory = inventory
+        self._reservations: Batcher[uuid.UUID, tuple[uuid.UUID, int], ReserveOutcome] = Batcher(
+            self._reserve_batch
+        )
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[EventTransaction]:
         return self.database.transaction(EventTransaction)
@@ -110,6 +123,49 @@ class EventStore:
     # -- the inventory -----------------------------------------------------------------------------
 
     async def reserve(self, event_id: uuid.UUID, seats: int, reservation_id: uuid.UUID) -> ReserveOutcome:
+        """Take `seats` under `reservation_id` (idempotent); reservations of one event arriving
+        together are taken by one statement (inventory.RESERVE_MANY)."""
+        return await self._reservations.submit(event_id, (reservation_id, seats))
+
+    async def _reserve_batch(
+        self, event_id: uuid.UUID, wanted: list[tuple[uuid.UUID, int]]
+    ) -> list[ReserveOutcome | BaseException]:
+        if len(wanted) == 1:
+            return list(await _settled([self._reserve_one(event_id, *wanted[0])]))
+        # A repeated id in one batch goes the one-by-one way (it would collide with itself).
+        first = {reservation_id: index for index, (reservation_id, _) in reversed(list(enumerate(wanted)))}
+        batch = [
+            (reservation_id, seats)
+            for index, (reservation_id, seats) in enumerate(wanted)
+            if first[reservation_id] == index
+        ]
+        try:
+            row = await self.inventory.row(
+                inventory.RESERVE_MANY,
+                p_event_id=event_id,
+                p_reservation_ids=[reservation_id for reservation_id, _ in batch],
+                p_seat_counts=[seats for _, seats in batch],
+                p_positions=list(range(len(batch))),
+            )
+        except (psycopg.errors.UniqueViolation, psycopg.errors.CheckViolation):
+            # A concurrent request with one of these ids won, or the arithmetic raced: one by one.
+            row = None
+        taken = set(row.reserved_ids or ()) if row is not None else set()
+        event = event_record(row) if row is not None else None
+        outcomes: dict[int, ReserveOutcome | BaseException] = {}
+        rest: list[int] = []
+        for index, (reservation_id, _) in enumerate(wanted):
+            if event is not None and reservation_id in taken and first[reservation_id] == index:
+                outcomes[index] = ReserveOutcome(ReserveStatus.RESERVED, event)
+            else:
+                rest.append(index)
+        settled = await _settled([self._reserve_one(event_id, *wanted[index]) for index in rest])
+        outcomes.update(zip(rest, settled, strict=True))
+        return [outcomes[index] for index in range(len(wanted))]
+
+    async def _reserve_one(
+        self, event_id: uuid.UUID, reservation_id: uuid.UUID, seats: int
+    ) -> ReserveOutcome:
         params = {"p_event_id": event_id, "p_seats": seats, "p_reservation_id": reservation_id}
         for _ in range(_INVENTORY_ROUNDS):
             try:

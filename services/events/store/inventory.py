@@ -14,6 +14,13 @@ transaction and one round trip, and the event row's lock is held only while the 
 If a concurrent duplicate slips past the "no row yet" test, its INSERT hits the primary key and
 the whole statement, seat increment included, rolls back. `CHECK (seats_taken BETWEEN 0 AND
 capacity)` backs the arithmetic. No read-then-write, no application lock.
+
+Reservations of one event that arrive together are taken by one statement (RESERVE_MANY): the
+event row is locked once, the new ids are taken smallest first (then in arrival order) as long as
+they fit, one UPDATE adds their seats and one INSERT records them, all in one commit. Smallest first
+makes the batch take exactly what one-by-one reservations in that order would, so nobody is
+refused while their seats are free. Ids it does not take (seen before, or no room) go the one-by-one
+way, which says why.
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ from sqlalchemy import (
     literal_column,
     null,
     select,
+    true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.events.domain import State
@@ -63,6 +72,65 @@ _recorded = (
     .cte("recorded")
 )
 RESERVE = Statement.of(select(_taken).add_cte(_recorded))
+
+_requested = select(
+    func.unnest(bindparam("p_reservation_ids", type_=ARRAY(Uuid))).label("reservation_id"),
+    func.unnest(bindparam("p_seat_counts", type_=ARRAY(Integer))).label("seats"),
+    func.unnest(bindparam("p_positions", type_=ARRAY(Integer))).label("position"),
+).cte("requested")
+_new = (
+    select(_requested)
+    .where(~exists().where(reservations.c.reservation_id == _requested.c.reservation_id))
+    .cte("new")
+)
+_running = select(
+    _new.c.reservation_id,
+    _new.c.seats,
+    func.sum(_new.c.seats).over(order_by=(_new.c.seats, _new.c.position)).label("running"),
+).cte("running")
+# The event row, locked: its newest version, whoever committed since this statement began.
+_room = (
+    select(events.c.id, (events.c.capacity - events.c.seats_taken).label("free"))
+    .where(
+        events.c.id == _event_id,
+        events.c.state == State.SCHEDULED.value,
+        events.c.start_time > func.now(),
+    )
+    .with_for_update()
+    .cte("room")
+)
+_fitting = (
+    select(_running.c.reservation_id, _running.c.seats)
+    .select_from(_running.join(_room, _running.c.running <= _room.c.free))
+    .cte("fitting")
+)
+_taken_many = (
+    update(events)
+    .where(events.c.id == _event_id, exists(select(_fitting.c.seats)))
+    .values(
+        seats_taken=events.c.seats_taken + select(func.sum(_fitting.c.seats)).scalar_subquery(),
+        seats_version=events.c.seats_version + 1,
+    )
+    .returning(*EVENT_COLUMNS)
+    .cte("taken_many")
+)
+_recorded_many = (
+    insert(reservations)
+    .from_select(
+        ["reservation_id", "event_id", "seats"],
+        select(_fitting.c.reservation_id, _taken_many.c.id, _fitting.c.seats).select_from(
+            _fitting.join(_taken_many, true())
+        ),
+    )
+    .returning(reservations.c.reservation_id)
+    .cte("recorded_many")
+)
+RESERVE_MANY = Statement.of(
+    select(
+        _taken_many,
+        select(func.array_agg(_recorded_many.c.reservation_id)).scalar_subquery().label("reserved_ids"),
+    )
+)
 
 # What the reservation id and the event look like now: why a reserve took nothing.
 _one = select(literal(1).label("one")).subquery("one")

@@ -24,6 +24,7 @@ from services.notifications.store.inbox import InboxReads, InboxWrites
 from services.notifications.store.projections import EventReads, Projections
 from services.notifications.store.reminders import Reminders
 from services.notifications.store.sends import Sends
+from services.runtime.batching import Batcher
 from services.runtime.database import Database, Transaction
 
 
@@ -36,6 +37,7 @@ class NotificationTransaction(
 class NotificationStore(InboxReads, DeliveryQueue, EventReads):
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._sent_records = Batcher(self._record_sent)
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[NotificationTransaction]:
         return self.database.transaction(NotificationTransaction)

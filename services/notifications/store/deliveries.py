@@ -5,7 +5,9 @@ The worker's claim and its SENT record are single statements, each atomic by its
 autocommit on the store (one round trip each, no BEGIN/COMMIT around): the claim counts the
 attempt and leases the rows (FOR UPDATE SKIP LOCKED, so workers and replicas never share one),
 and SENT is committed the moment the 250 came back, which keeps the one window no SMTP client
-can close (accepted, not yet recorded) as short as it can be. A SENT row is never sent again.
+can close (accepted, not yet recorded) as short as it can be. SENT records of sends that finished
+while one was being written go together in the next write (one round trip and commit, no timer:
+runtime/batching.py). A SENT row is never sent again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from services.notifications.domain.kinds import Channel, DeliveryState, Kind
 from services.notifications.domain.messages import Content
 from services.notifications.domain.records import ClaimedDelivery, Delivery
 from services.notifications.tables import deliveries, messages
+from services.runtime.batching import Batcher
 from services.runtime.database import Database, Executor, Statement
 
 _due = (
@@ -156,6 +159,8 @@ class DeliveryQueue:
     """The worker's claim and SENT record, and the admins' list (part of NotificationStore)."""
 
     database: Database
+    # SENT records that arrive together, written together (NotificationStore makes it).
+    _sent_records: Batcher[str, tuple[Statement, dict[str, Any]], None]
 
     async def claim_deliveries(
         self, *, channels: Sequence[Channel], limit: int, lease: float
@@ -168,9 +173,12 @@ class DeliveryQueue:
 
     async def mark_sent(self, delivery: ClaimedDelivery, address: str) -> None:
         statement = _MARK_SENT_AND_SCRUB if delivery.content.sealed_code else _MARK_SENT
-        await self.database.execute(
-            statement, p_delivery_id=delivery.id, p_message_id=delivery.message_id, p_sent_to=address
-        )
+        values = {"p_delivery_id": delivery.id, "p_message_id": delivery.message_id, "p_sent_to": address}
+        await self._sent_records.submit(statement.sql, (statement, values))
+
+    async def _record_sent(self, _: str, batch: list[tuple[Statement, dict[str, Any]]]) -> list[None]:
+        await self.database.write_each(batch[0][0], [values for _, values in batch])
+        return [None] * len(batch)
 
     async def deliveries(
         self, *, state: DeliveryState | None, after: tuple[datetime, uuid.UUID] | None, limit: int

@@ -188,6 +188,38 @@ _REMEMBER_USERS = Statement.of(
 )
 
 
+def _fan_out_statement(
+    source_key: str,
+    content: Content,
+    recipients: Recipients,
+    channels: Collection[Channel] | None,
+    address: str | None,
+) -> tuple[Statement, dict[str, Any]]:
+    """The statement that creates the message, its in-app rows and deliveries, and its values."""
+    source, people = _audience(recipients)
+    message = {
+        "source_key": source_key,
+        "kind": content.kind,
+        "title": content.title,
+        "body": content.body,
+        "link": content.link,
+        "content": Jsonb(content.to_json()),
+        "expires_at": content.expires_at,
+        "traceparent": tracing.traceparent(),
+    }
+    if content.kind in SECURITY_KINDS:
+        [channel] = channels if channels is not None else [Channel.EMAIL]
+        return _SECURITY_MAIL[source], {**message, **people, "channel": channel, "address": address}
+    wanted = set(Channel) if channels is None else set(channels)
+    return _FAN_OUT[source], {
+        **message,
+        **people,
+        "want_in_app": Channel.IN_APP in wanted,
+        "want_email": Channel.EMAIL in wanted,
+        "want_sms": Channel.SMS in wanted,
+    }
+
+
 class FanOut(Executor):
     """The writes that create messages (part of NotificationTransaction)."""
 
@@ -208,34 +240,24 @@ class FanOut(Executor):
         email unless told otherwise). Safe to repeat: the unique keys turn a second call for the
         same (source_key, kind) into no new rows.
         """
-        source, people = _audience(recipients)
-        message = {
-            "source_key": source_key,
-            "kind": content.kind,
-            "title": content.title,
-            "body": content.body,
-            "link": content.link,
-            "content": Jsonb(content.to_json()),
-            "expires_at": content.expires_at,
-            "traceparent": tracing.traceparent(),
-        }
-        if content.kind in SECURITY_KINDS:
-            [channel] = channels if channels is not None else [Channel.EMAIL]
-            [row] = await self.rows(
-                _SECURITY_MAIL[source], **message, **people, channel=channel, address=address
-            )
-        else:
-            wanted = set(Channel) if channels is None else set(channels)
-            [row] = await self.rows(
-                _FAN_OUT[source],
-                **message,
-                **people,
-                want_in_app=Channel.IN_APP in wanted,
-                want_email=Channel.EMAIL in wanted,
-                want_sms=Channel.SMS in wanted,
-            )
+        statement, values = _fan_out_statement(source_key, content, recipients, channels, address)
+        [row] = await self.rows(statement, **values)
         message_id: uuid.UUID = row.id
         return message_id
+
+    async def queue_notification(
+        self,
+        *,
+        source_key: str,
+        content: Content,
+        recipients: Recipients,
+        channels: Collection[Channel] | None = None,
+        address: str | None = None,
+    ) -> None:
+        """As `notify`, for a caller that needs no message id: the statement goes with the
+        transaction's next one (in one round trip), or before its commit."""
+        statement, values = _fan_out_statement(source_key, content, recipients, channels, address)
+        self.defer(statement, **values)
 
     async def count_recipients(self, recipients: Recipients) -> int:
         source, people = _audience(recipients)
@@ -245,4 +267,4 @@ class FanOut(Executor):
         """Everyone named on the bus is someone an admin's announcement reaches."""
         ids = sorted({uuid.UUID(str(user_id)) for user_id in user_ids if user_id})
         if ids:
-            await self.execute(_REMEMBER_USERS, user_ids=ids)
+            self.defer(_REMEMBER_USERS, user_ids=ids)

@@ -169,7 +169,8 @@ def _due_reminder(row: Any) -> DueReminder:
 
 
 class Reminders(Executor):
-    """The writes of the reminder schedule (part of NotificationTransaction)."""
+    """The writes of the reminder schedule (part of NotificationTransaction). Those whose result
+    nobody reads are deferred: they go with the transaction's next statement, in one round trip."""
 
     async def schedule_reminders(
         self,
@@ -185,7 +186,7 @@ class Reminders(Executor):
         due_at = dict(due)
         if not due_at.keys() <= set(REMINDER_KINDS):
             raise ValueError(f"unknown reminder kinds: {sorted(due_at.keys() - set(REMINDER_KINDS))}")
-        await self.execute(
+        self.defer(
             _SCHEDULE,
             booking_id=booking_id,
             event_id=event_id,
@@ -195,11 +196,11 @@ class Reminders(Executor):
         )
 
     async def drop_booking_reminders(self, booking_id: str) -> None:
-        await self.execute(_DROP_BOOKING, booking_id=booking_id)
+        self.defer(_DROP_BOOKING, booking_id=booking_id)
 
     async def schedule_payment_reminder(self, *, guest_id: str, due: PaymentDue, due_at: datetime) -> None:
         """Remind the guest at `due_at` to pay before the hold ends; replaces the booking's earlier one."""
-        await self.execute(
+        self.defer(
             _SCHEDULE_PAYMENT,
             booking_id=due.booking_id,
             event_id=due.event.event_id,
@@ -211,10 +212,10 @@ class Reminders(Executor):
 
     async def drop_payment_reminder(self, booking_id: str) -> None:
         """The booking was paid, or will never be: nothing to remind of."""
-        await self.execute(_DROP_PAYMENT, booking_id=booking_id)
+        self.defer(_DROP_PAYMENT, booking_id=booking_id)
 
     async def drop_event_reminders(self, event_id: str) -> None:
-        await self.execute(_DROP_EVENT, event_id=event_id)
+        self.defer(_DROP_EVENT, event_id=event_id)
 
     async def rearm_event_reminders(
         self, *, event_id: str, start_time: datetime, due: Sequence[tuple[Kind, datetime]]

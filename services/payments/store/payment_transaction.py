@@ -413,7 +413,8 @@ class PaymentTransaction(Transaction):
         confirmed: bool,
         observed_at: datetime,
     ) -> None:
-        await self.execute(
+        # Nothing reads its result: it goes with the transaction's next statement (or its commit).
+        self.defer(
             OBSERVE_BOOKING,
             p_booking_id=booking_id,
             p_event_id=event_id,

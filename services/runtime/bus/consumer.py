@@ -3,8 +3,9 @@
 A handler runs inside a transaction of the consuming service's own kind (its store's
 `Transaction` subclass) together with the inbox insert, so its effect happens exactly once even
 when a message is delivered twice; the message is acknowledged after the commit. A batch read from
-one stream is handled in one transaction (one commit, one XACK); if a handler fails, the batch
-rolls back and its messages are retried one by one, which isolates the poison.
+one stream is handled in one transaction (one commit, one XACK, one inbox statement for all its
+events); if a handler fails, the batch rolls back and its messages are retried one by one, which
+isolates the poison.
 
 Each message is handled in a span that continues the trace of the request that published it
 (the envelope's W3C context), so what a booking sets off shows up in the booking's trace. The
@@ -27,7 +28,19 @@ from google.protobuf import message as protobuf_message
 from prometheus_client.metrics_core import Metric
 from redis import asyncio as aioredis
 from redis.exceptions import ResponseError
-from sqlalchemy import Integer, Interval, MetaData, bindparam, delete, func, literal_column
+from sqlalchemy import (
+    Integer,
+    Interval,
+    MetaData,
+    Text,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from seatmesh.bus.v1 import envelope_pb2
@@ -66,6 +79,20 @@ _inbox = inbox_table(MetaData())
 _FIRST_TIME = Statement.of(
     pg_insert(_inbox)
     .values(event_id=bindparam("event_id"), type=bindparam("type"))
+    .on_conflict_do_nothing()
+    .returning(_inbox.c.event_id)
+)
+# The inbox rows of a whole batch in one statement: the events it returns are the ones seen for the
+# first time (a redelivered one is already there).
+_FIRST_TIMES = Statement.of(
+    pg_insert(_inbox)
+    .from_select(
+        ["event_id", "type"],
+        select(
+            func.unnest(bindparam("event_ids", type_=ARRAY(Uuid))),
+            func.unnest(bindparam("types", type_=ARRAY(Text))),
+        ),
+    )
     .on_conflict_do_nothing()
     .returning(_inbox.c.event_id)
 )
@@ -233,8 +260,12 @@ class BusConsumer(Generic[TransactionT]):
         elif work:
             try:
                 async with self.database.transaction(self.transaction) as tx:
+                    first_times = await self._first_times(tx, [envelope for _, envelope, _, _ in work])
                     for _, envelope, payload, handler in work:
-                        await self._handle_once(tx, stream, envelope, payload, handler)
+                        # (Once, should one event come twice in a batch.)
+                        if envelope.event_id in first_times:
+                            first_times.discard(envelope.event_id)
+                            await self._handle(tx, stream, envelope, payload, handler)
                 done.extend(message_id for message_id, *_ in work)
             except asyncio.CancelledError:
                 raise
@@ -246,6 +277,15 @@ class BusConsumer(Generic[TransactionT]):
         if done:
             await self.redis.xack(stream, self.group, *done)
 
+    async def _first_times(self, tx: TransactionT, envelopes: list[envelope_pb2.Envelope]) -> set[str]:
+        """Record a batch's events in the inbox at once; the ids of those not processed before."""
+        rows = await tx.rows(
+            _FIRST_TIMES,
+            event_ids=[uuid.UUID(envelope.event_id) for envelope in envelopes],
+            types=[envelope.type for envelope in envelopes],
+        )
+        return {str(row.event_id) for row in rows}
+
     async def _handle_once(
         self,
         tx: TransactionT,
@@ -254,8 +294,20 @@ class BusConsumer(Generic[TransactionT]):
         payload: protobuf_message.Message,
         handler: Handler[TransactionT],
     ) -> None:
-        """Record the event in the inbox and run its handler, unless it was processed before; in a
-        span of the trace that published it."""
+        """Record the event in the inbox and run its handler, unless it was processed before."""
+        first = await tx.row(_FIRST_TIME, event_id=uuid.UUID(envelope.event_id), type=envelope.type)
+        if first is not None:
+            await self._handle(tx, stream, envelope, payload, handler)
+
+    async def _handle(
+        self,
+        tx: TransactionT,
+        stream: str,
+        envelope: envelope_pb2.Envelope,
+        payload: protobuf_message.Message,
+        handler: Handler[TransactionT],
+    ) -> None:
+        """Run the handler of an event recorded in the inbox, in a span of the trace that published it."""
         token = request_id_var.set(envelope.request_id)
         try:
             with tracing.continued(
@@ -269,9 +321,7 @@ class BusConsumer(Generic[TransactionT]):
                     "messaging.message.id": envelope.event_id,
                 },
             ):
-                first = await tx.row(_FIRST_TIME, event_id=uuid.UUID(envelope.event_id), type=envelope.type)
-                if first is not None:
-                    await handler(tx, envelope, payload)
+                await handler(tx, envelope, payload)
         finally:
             request_id_var.reset(token)
 
