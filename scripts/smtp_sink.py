@@ -1,7 +1,9 @@
 """A local SMTP server that keeps every message: `make run` points notifications at it.
 
 Each message is stored as an .eml file under the mail directory and announced with one log line,
-so a newcomer sees their verification code without a real mail server.
+so a newcomer sees their verification code without a real mail server. It is also recorded in
+`index.tsv` there (`<unix time>\t<X-Seatmesh-Kind>\t<recipients>` per line), which is how the
+benchmark learns when the last email of a phase arrived.
 """
 
 from __future__ import annotations
@@ -74,16 +76,19 @@ class MailDirHandler:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+        # Kept open, one line written (and flushed) per message.
+        self.index = (directory / "index.tsv").open("a", buffering=1)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content or envelope.content
         name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
         (self.directory / name).write_bytes(raw)
         headers = header_fields(raw, "Subject", "X-Seatmesh-Kind")
-        subject = headers.get("subject", "")
-        code = verification_code(raw, subject, headers.get("x-seatmesh-kind", ""))
+        subject, kind = headers.get("subject", ""), headers.get("x-seatmesh-kind", "")
+        code = verification_code(raw, subject, kind)
         hint = f"  code {code}" if code else ""
         recipients = ", ".join(envelope.rcpt_tos)
+        self.index.write(f"{time.time():.6f}\t{kind}\t{recipients}\n")
         print(f"mail to {recipients}: {subject}{hint}  ({self.directory / name})", flush=True)
         return "250 Message accepted for delivery"
 

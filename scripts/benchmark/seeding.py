@@ -64,9 +64,12 @@ class Seeder:
         return [(user_id, self.token(user_id, role)) for user_id in ids]
 
 
-def create_event(target: Target, organizer_token: str, *, capacity: int, title: str) -> str:
+def create_event(
+    target: Target, organizer_token: str, *, capacity: int, title: str, price_units: int | None = None
+) -> str:
+    """A scheduled event two days ahead; with `price_units`, paid (that many euros a seat)."""
     start = datetime.now(UTC) + timedelta(days=2)
-    body = {
+    body: dict[str, object] = {
         "title": title,
         "description": "seatmesh benchmark",
         "startTime": start.isoformat().replace("+00:00", "Z"),
@@ -78,6 +81,8 @@ def create_event(target: Target, organizer_token: str, *, capacity: int, title: 
         "maxSeatsPerBooking": 1,
         "tags": ["bench", "music"],
     }
+    if price_units is not None:
+        body["price"] = {"currencyCode": "EUR", "units": str(price_units)}
     response = httpx.post(
         f"{target.rest_url}/v1/events",
         params={"requestId": str(uuid.uuid4())},
