@@ -103,6 +103,7 @@ def _details(report: dict[str, Any]) -> list[str]:
                 f" {detail['all_answered_s']:.2f} s (answers p50 {detail['answer_p50_s']:.2f} s, p90"
                 f" {detail['answer_p90_s']:.2f} s, p99 {detail['answer_p99_s']:.2f} s); {detail['outcomes']};"
                 f" {detail['sold_out_answers_shed_early']:,} sold-out answers without a booking row;"
+                f" {detail.get('buyers_who_asked_again', 0):,} buyers told EVENTS_UNAVAILABLE asked again;"
                 f" the client used {detail['client_cpu_s']:.1f} s of CPU; CPU seconds meanwhile: "
                 + ", ".join(
                     f"{name} {seconds:.1f}" for name, seconds in sorted(detail.get("cpu_s", {}).items())
