@@ -56,6 +56,7 @@ from services.bookings.domain import (
     Unknown,
 )
 from services.bookings.store import BookingStore, NewEntry
+from services.runtime.batching import Batcher
 from services.runtime.clients import PeerUnavailable
 from services.runtime.errors import ServiceError
 from services.runtime.idempotency import request_id_reused
@@ -371,14 +372,13 @@ def _log_unattended_failure(task: asyncio.Task[Any]) -> None:
     )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Join:
     """One booking to put in line: a PENDING one (`booking`), or a new one written WAITLISTED at
     once (`new`: its guest, request and event)."""
 
     booking_id: uuid.UUID
     announce: Announce
-    future: asyncio.Future[Booking | None]
     booking: Booking | None = None
     new: NewEntry | None = None
 
@@ -389,71 +389,42 @@ class WaitlistJoins:
     Joins of one event take turns (so each is told its exact position); doing them one
     transaction each would make a flash sale's thousands of waitlisted buyers queue for the lock
     while holding database connections. Instead, per process, joins of one event that arrive while
-    a batch is being written go together in the next batch.
+    a batch is being written go together in the next batch (a `Batcher` keyed by the event).
     """
 
     BATCH = 500
 
     def __init__(self, store: BookingStore) -> None:
         self.store = store
-        self._queued: dict[str, list[_Join]] = {}
-        self._writers: set[asyncio.Task[None]] = set()
+        self._batches: Batcher[str, _Join, Booking | None] = Batcher(self._write, max_batch=self.BATCH)
 
     async def join(self, booking: Booking, announce: Announce) -> Booking | None:
         """The booking in line (with its position), or None if it was no longer PENDING."""
-        future: asyncio.Future[Booking | None] = asyncio.get_running_loop().create_future()
-        self._enqueue(booking.event_id, _Join(booking.id, announce, future, booking=booking))
-        return await asyncio.shield(future)
+        return await self._batches.submit(booking.event_id, _Join(booking.id, announce, booking=booking))
 
     async def join_new(self, user_id: str, draft: BookingDraft, event: EventFacts) -> Booking | None:
         """A new booking written in line at once, or None when a unique rule refused it."""
         booking_id = uuid.uuid4()
-        future: asyncio.Future[Booking | None] = asyncio.get_running_loop().create_future()
         new = NewEntry(booking_id, user_id, draft, event)
-        self._enqueue(draft.event_id, _Join(booking_id, Announce.WAITLISTED, future, new=new))
-        return await asyncio.shield(future)
+        return await self._batches.submit(draft.event_id, _Join(booking_id, Announce.WAITLISTED, new=new))
 
-    def _enqueue(self, event_id: str, join: _Join) -> None:
-        queue = self._queued.get(event_id)
-        if queue is not None:
-            queue.append(join)
-            return
-        self._queued[event_id] = [join]
-        writer = asyncio.create_task(self._write(event_id))
-        self._writers.add(writer)
-        writer.add_done_callback(self._writers.discard)
-
-    async def _write(self, event_id: str) -> None:
-        # Let the joins that arrive in this same moment catch the first batch.
-        await asyncio.sleep(0)
-        while True:
-            queue = self._queued.get(event_id)
-            if not queue:
-                self._queued.pop(event_id, None)
-                return
-            batch, self._queued[event_id] = queue[: self.BATCH], queue[self.BATCH :]
-            try:
-                async with self.store.transaction() as tx:
-                    placed = await tx.waitlist(
-                        event_id,
-                        [join.booking for join in batch if join.booking is not None],
-                        [join.new for join in batch if join.new is not None],
-                    )
-                    by_id = {booking.id: booking for booking in placed}
-                    news = [
-                        convert.announcement(by_id[join.booking_id], join.announce)
-                        for join in batch
-                        if join.booking_id in by_id
-                    ]
-                    await tx.publish_all(message for message in news if message is not None)
-            except Exception as error:
-                for join in batch:
-                    if not join.future.done():
-                        join.future.set_exception(error)
-                continue
-            for join in batch:
-                if not join.future.done():
-                    join.future.set_result(by_id.get(join.booking_id))
+    async def _write(self, event_id: str, batch: list[_Join]) -> list[Booking | None]:
+        """One transaction for the batch: every join in it is placed, or (if it raises) none is."""
+        async with self.store.transaction() as tx:
+            placed = await tx.waitlist(
+                event_id,
+                [join.booking for join in batch if join.booking is not None],
+                [join.new for join in batch if join.new is not None],
+            )
+            by_id = {booking.id: booking for booking in placed}
+            news = [
+                convert.announcement(by_id[join.booking_id], join.announce)
+                for join in batch
+                if join.booking_id in by_id
+            ]
+            await tx.publish_all(message for message in news if message is not None)
+        # Known only once committed; None for a join that was not placed.
+        return [by_id.get(join.booking_id) for join in batch]
 
 
 def expected(booking: Booking, settlement: Settlement, event: EventFacts | None) -> Booking:

@@ -10,9 +10,9 @@ One convention throughout: a `validate_*` function collects every problem of its
 (normalized) value; a refusal raises a `ServiceError` with a stable ErrorInfo reason, because
 clients branch on the reason, never on the text; decisions return values; predicates return bool.
 
-Modules: `bookings` (the booking, event facts, reservation outcomes, settling, creating, seeing,
-cancelling and answering a booking), `payments` (approval of paid requests, what a succeeded
-payment does to a booking), `reviews` (reviews and guest ratings).
+Modules: `bookings` (the booking, event facts, creating, seeing, cancelling and answering a
+booking), `settlement` (reservation outcomes, and where they settle a booking), `payments` (approval
+of paid requests, what a succeeded payment does to a booking), `reviews` (reviews and guest ratings).
 """
 
 from services.bookings.domain.bookings import (
@@ -22,21 +22,13 @@ from services.bookings.domain.bookings import (
     MAX_REQUEST_ID_LENGTH,
     MAY_HOLD_STATES,
     Actor,
-    Announce,
     Booking,
     BookingDraft,
     Cause,
     EventFacts,
     InTheWay,
-    NotBookable,
-    Outcome,
-    Released,
-    Reserved,
-    Settlement,
-    SoldOut,
     State,
     Terms,
-    Unknown,
     already_booked,
     approval_expire_time,
     approval_lapsed,
@@ -57,7 +49,6 @@ from services.bookings.domain.bookings import (
     require_host,
     same_draft,
     schedule_conflict,
-    settle,
     sold_out,
     terms_for,
     validate_draft,
@@ -87,6 +78,17 @@ from services.bookings.domain.reviews import (
     require_rating_host,
     validate_guest_rating,
     validate_review,
+)
+from services.bookings.domain.settlement import (
+    Announce,
+    NotBookable,
+    Outcome,
+    Released,
+    Reserved,
+    Settlement,
+    SoldOut,
+    Unknown,
+    settle,
 )
 
 __all__ = [
