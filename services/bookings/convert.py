@@ -35,8 +35,8 @@ from services.bookings.domain import (
     hold_end,
     refusal_reason,
 )
-from services.runtime.errors import bad_field
 from services.runtime.money import Amount, money_of, to_minor
+from services.runtime.pagination import enum_filter
 from services.runtime.timestamps import timestamp
 
 _STATE = {state: bookings_pb2.Booking.State.Value(state.value) for state in State}
@@ -72,12 +72,7 @@ _EVENT_STATE = {
 
 def state_filter_from_proto(number: int) -> State | None:
     """ListBookings' state filter: None when unset."""
-    if not number:
-        return None
-    state = _STATE_BY_NUMBER.get(number)
-    if state is None:
-        raise bad_field("state", "is not a booking state")
-    return state
+    return enum_filter(number, _STATE_BY_NUMBER, "is not a booking state")
 
 
 def lists_as_host(perspective: int) -> bool:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     SmallInteger,
     Table,
     Text,
@@ -33,13 +32,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 
-from services.runtime.bus.tables import inbox_table, outbox_table
-from services.runtime.migrations import NAMING_CONVENTION
+from services.runtime.bus.tables import service_metadata
 
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-outbox = outbox_table(metadata)
-inbox = inbox_table(metadata)
+metadata, outbox, inbox = service_metadata()
 
 # The text search configuration of `events.search`; queries must use the same one.
 SEARCH_CONFIG = "english"

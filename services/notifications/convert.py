@@ -48,8 +48,8 @@ from services.notifications.domain.records import (
     Registration,
 )
 from services.notifications.domain.rules import ChannelChoice, KindChoice, SendDraft
-from services.runtime.errors import bad_field
 from services.runtime.money import Amount, to_minor
+from services.runtime.pagination import enum_filter
 from services.runtime.timestamps import moment_or_none, timestamp
 
 # -- enums --------------------------------------------------------------------------------------------
@@ -144,11 +144,7 @@ EVENT_STATE_FROM_PROTO: Mapping[int, EventState] = {
 
 def delivery_state_filter(number: int) -> DeliveryState | None:
     """ListDeliveries' state filter: None for every state."""
-    if not number:
-        return None
-    if number not in DELIVERY_STATE_FROM_PROTO:
-        raise bad_field("state", "must be PENDING, SENT or FAILED")
-    return DELIVERY_STATE_FROM_PROTO[number]
+    return enum_filter(number, DELIVERY_STATE_FROM_PROTO, "must be PENDING, SENT or FAILED")
 
 
 # -- RPC messages -------------------------------------------------------------------------------------
@@ -283,19 +279,20 @@ SEALING_PURPOSES: Mapping[Channel, str] = {
 def code_issued(message: users_bus.VerificationCodeIssued) -> CodeIssued:
     """The code for an email address. The deprecated clear `code` is never read: a code in clear is
     copied nowhere, not even from a producer that still fills it."""
-    return CodeIssued(
-        user_id=message.user_id,
-        address=message.email,
-        display_name=message.display_name,
-        sealed_code=message.sealed_code,
-        expire_time=moment_or_none(message.expire_time),
-    )
+    return _code_issued(message, address=message.email)
 
 
 def phone_code_issued(message: users_bus.PhoneCodeIssued) -> CodeIssued:
+    return _code_issued(message, address=message.phone)
+
+
+def _code_issued(
+    message: users_bus.VerificationCodeIssued | users_bus.PhoneCodeIssued, *, address: str
+) -> CodeIssued:
+    """The two messages differ only in the field that holds the address being verified."""
     return CodeIssued(
         user_id=message.user_id,
-        address=message.phone,
+        address=address,
         display_name=message.display_name,
         sealed_code=message.sealed_code,
         expire_time=moment_or_none(message.expire_time),

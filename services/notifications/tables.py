@@ -18,7 +18,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     PrimaryKeyConstraint,
     Table,
     Text,
@@ -30,14 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from services.runtime.bus.tables import inbox_table, outbox_table
-from services.runtime.migrations import NAMING_CONVENTION
+from services.runtime.bus.tables import service_metadata
 
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-# The bus's outbox and inbox, as the first migration builds them in every service's database.
-outbox_table(metadata)
-inbox_table(metadata)
+metadata, outbox, inbox = service_metadata()
 
 messages = Table(
     "messages",

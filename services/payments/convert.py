@@ -30,6 +30,7 @@ from services.payments.domain import (
 )
 from services.runtime.errors import bad_field
 from services.runtime.money import Amount, from_minor, to_minor
+from services.runtime.pagination import enum_filter
 from services.runtime.timestamps import moment, moment_or_none, timestamp
 
 _PAYMENT_STATE = {
@@ -111,12 +112,8 @@ def lists_as_organizer(perspective: int) -> bool:
 
 
 def state_filter_from_proto(number: int) -> PaymentState | None:
-    if not number:
-        return None
-    state = _PAYMENT_STATE_BY_NUMBER.get(number)
-    if state is None:
-        raise bad_field("state", "is not a payment state")
-    return state
+    """ListPayments' state filter: None when unset."""
+    return enum_filter(number, _PAYMENT_STATE_BY_NUMBER, "is not a payment state")
 
 
 def optional_moment(stamp: timestamp_pb2.Timestamp, present: bool, field_path: str) -> datetime | None:
@@ -173,6 +170,7 @@ def payment_to_proto(payment: Payment) -> payments_pb2.Payment:
 # -- the bus events payments publishes ----------------------------------------------------------
 
 
+# Much like payment_to_proto, but another message (the bus's, with its own fields): each maps its own.
 def payment_details(payment: Payment) -> bus_pb2.PaymentDetails:
     return bus_pb2.PaymentDetails(
         payment_id=str(payment.id),

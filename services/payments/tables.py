@@ -20,7 +20,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     Table,
     Text,
     UniqueConstraint,
@@ -29,13 +28,9 @@ from sqlalchemy import (
     text,
 )
 
-from services.runtime.bus.tables import inbox_table, outbox_table
-from services.runtime.migrations import NAMING_CONVENTION
+from services.runtime.bus.tables import service_metadata
 
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-outbox = outbox_table(metadata)
-inbox = inbox_table(metadata)
+metadata, outbox, inbox = service_metadata()
 
 payments = Table(
     "payments",

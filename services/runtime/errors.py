@@ -135,11 +135,12 @@ def not_found(resource_type: str, resource_name: str, message: str = "") -> Serv
     )
 
 
-def failed_precondition(
-    reason: str, message: str, *, resource_name: str = "", **metadata: object
+def _refusal(
+    code: grpc.StatusCode, reason: str, message: str, metadata: Mapping[str, object], resource_name: str = ""
 ) -> ServiceError:
+    """A refusal with a stable reason and its ErrorInfo metadata (as text, as ErrorInfo carries it)."""
     return ServiceError(
-        grpc.StatusCode.FAILED_PRECONDITION,
+        code,
         message,
         reason=reason,
         metadata={key: str(value) for key, value in metadata.items()},
@@ -147,22 +148,18 @@ def failed_precondition(
     )
 
 
+def failed_precondition(
+    reason: str, message: str, *, resource_name: str = "", **metadata: object
+) -> ServiceError:
+    return _refusal(grpc.StatusCode.FAILED_PRECONDITION, reason, message, metadata, resource_name)
+
+
 def already_exists(reason: str, message: str, **metadata: object) -> ServiceError:
-    return ServiceError(
-        grpc.StatusCode.ALREADY_EXISTS,
-        message,
-        reason=reason,
-        metadata={key: str(value) for key, value in metadata.items()},
-    )
+    return _refusal(grpc.StatusCode.ALREADY_EXISTS, reason, message, metadata)
 
 
 def aborted(reason: str, message: str, **metadata: object) -> ServiceError:
-    return ServiceError(
-        grpc.StatusCode.ABORTED,
-        message,
-        reason=reason,
-        metadata={key: str(value) for key, value in metadata.items()},
-    )
+    return _refusal(grpc.StatusCode.ABORTED, reason, message, metadata)
 
 
 def permission_denied(message: str = "permission denied", reason: str = "PERMISSION_DENIED") -> ServiceError:

@@ -42,6 +42,7 @@ KeyPart = datetime | uuid.UUID | int | float | str
 KeyKinds = tuple[type, ...]
 
 RowT = TypeVar("RowT")
+FilterT = TypeVar("FilterT")
 
 
 def page_size(requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
@@ -50,6 +51,19 @@ def page_size(requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int 
     if requested == 0:
         return default
     return min(requested, maximum)
+
+
+def enum_filter(
+    number: int, by_number: Mapping[int, FilterT], description: str, field_path: str = "state"
+) -> FilterT | None:
+    """A list request's enum filter (its proto number): None when unset (0), else the value it
+    names; a number that names none is refused, described by `description`."""
+    if not number:
+        return None
+    value = by_number.get(number)
+    if value is None:
+        raise bad_field(field_path, description)
+    return value
 
 
 def _not_ours() -> ServiceError:

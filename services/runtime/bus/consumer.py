@@ -286,19 +286,6 @@ class BusConsumer(Generic[TransactionT]):
         )
         return {str(row.event_id) for row in rows}
 
-    async def _handle_once(
-        self,
-        tx: TransactionT,
-        stream: str,
-        envelope: envelope_pb2.Envelope,
-        payload: protobuf_message.Message,
-        handler: Handler[TransactionT],
-    ) -> None:
-        """Record the event in the inbox and run its handler, unless it was processed before."""
-        first = await tx.row(_FIRST_TIME, event_id=uuid.UUID(envelope.event_id), type=envelope.type)
-        if first is not None:
-            await self._handle(tx, stream, envelope, payload, handler)
-
     async def _handle(
         self,
         tx: TransactionT,
@@ -344,7 +331,10 @@ class BusConsumer(Generic[TransactionT]):
             return True
         try:
             async with self.database.transaction(self.transaction) as tx:
-                await self._handle_once(tx, stream, envelope, payload, handler)
+                # Record the event in the inbox and run its handler, unless it was processed before.
+                first = await tx.row(_FIRST_TIME, event_id=uuid.UUID(envelope.event_id), type=envelope.type)
+                if first is not None:
+                    await self._handle(tx, stream, envelope, payload, handler)
         except asyncio.CancelledError:
             raise
         except Exception as error:

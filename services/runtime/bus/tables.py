@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -19,6 +19,8 @@ from sqlalchemy import (
     func,
     text,
 )
+
+from services.runtime.migrations import NAMING_CONVENTION
 
 NOTIFY_CHANNEL = "seatmesh_outbox"
 
@@ -47,6 +49,20 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("type", Text, nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
+
+
+class ServiceMetadata(NamedTuple):
+    metadata: MetaData
+    outbox: Table
+    inbox: Table
+
+
+def service_metadata() -> ServiceMetadata:
+    """The MetaData of a service's tables.py: constraints named by the convention Alembic finds them
+    again by, and the bus's outbox and inbox already in it (every service's first migration builds
+    them)."""
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    return ServiceMetadata(metadata, outbox_table(metadata), inbox_table(metadata))
 
 
 def create_bus_tables_v1(op: Any) -> None:
