@@ -53,10 +53,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _require_owner(principal: Principal, event: EventRecord) -> None:
-    if principal.is_admin or principal.subject == event.organizer_id:
-        return
-    raise permission_denied("only the event's organizer or an admin may change it", reason="NOT_EVENT_OWNER")
+async def _lock_owned_event(
+    tx: EventTransaction, principal: Principal, event_id: uuid.UUID, *, for_delete: bool = False
+) -> EventRecord:
+    """The event a write changes, locked for `tx`, if it exists and the caller may change it."""
+    current = await tx.lock_event(event_id, for_delete=for_delete)
+    if current is None:
+        raise domain.event_not_found(event_id)
+    if not (principal.is_admin or principal.subject == current.organizer_id):
+        raise permission_denied(
+            "only the event's organizer or an admin may change it", reason="NOT_EVENT_OWNER"
+        )
+    return current
 
 
 class EventServiceServicer:
@@ -205,10 +213,7 @@ class EventServiceServicer:
         )
         patch = domain.normalize_fields(convert.fields_from_proto(request.event), fill_defaults=False)
         async with self.store.transaction() as tx:
-            current = await tx.lock_event(event_id)
-            if current is None:
-                raise domain.event_not_found(event_id)
-            _require_owner(principal, current)
+            current = await _lock_owned_event(tx, principal, event_id)
             domain.check_editable(current, request.event.etag)
             before = current.fields()
             after = domain.merge_update(before, patch, paths)
@@ -234,10 +239,7 @@ class EventServiceServicer:
         principal = require_principal()
         event_id = parse_uuid(request.event_id, "event_id")
         async with self.store.transaction() as tx:
-            current = await tx.lock_event(event_id, for_delete=True)
-            if current is None:
-                raise domain.event_not_found(event_id)
-            _require_owner(principal, current)
+            current = await _lock_owned_event(tx, principal, event_id, for_delete=True)
             domain.check_deletable(
                 current,
                 etag=request.etag,
@@ -257,10 +259,7 @@ class EventServiceServicer:
         event_id = parse_uuid(request.event_id, "event_id")
         reason = domain.validate_cancel_reason(request.reason)
         async with self.store.transaction() as tx:
-            current = await tx.lock_event(event_id)
-            if current is None:
-                raise domain.event_not_found(event_id)
-            _require_owner(principal, current)
+            current = await _lock_owned_event(tx, principal, event_id)
             if not domain.must_cancel(current):
                 return convert.event_to_proto(current)
             cancelled = await tx.cancel(event_id, reason)
@@ -309,22 +308,25 @@ class EventServiceServicer:
         """The event's availability now, then each newer one, until the caller stops reading."""
         # Subscribe first, then read: a change committed in between arrives as a message.
         async with self.hub.watch(str(event_id)) as watcher:
-            current = await self.store.get(event_id)
-            if current is None:
-                raise domain.event_not_found(event_id)
+            current = await self._stored_event(event_id)
             sent_version = current.seats_version
             yield convert.availability_to_proto(current)
             while True:
                 update = await watcher.next(self.hub.poll_interval())
                 if update is None:
-                    record = await self.store.get(event_id)
-                    if record is None:
-                        raise domain.event_not_found(event_id)
+                    record = await self._stored_event(event_id)
                     update = (record.seats_version, convert.availability_to_proto(record))
                 version, availability = update
                 if version > sent_version:
                     sent_version = version
                     yield availability
+
+    async def _stored_event(self, event_id: uuid.UUID) -> EventRecord:
+        """The event as stored now (not the cached copy), or NOT_FOUND."""
+        record = await self.store.get(event_id)
+        if record is None:
+            raise domain.event_not_found(event_id)
+        return record
 
     # -- the inventory (internal) ----------------------------------------------------------------
 

@@ -236,6 +236,8 @@ class NotificationServiceServicer:
     ) -> pb.ListDeliveriesResponse:
         require_role(Role.ADMIN)
         state = convert.delivery_state_filter(request.state)
+        # The keyset paging steps of ListNotifications (runtime/pagination.py), spelled out as each
+        # list of the mesh does: only the filters and the store's read differ.
         size = page_size(request.page_size)
         filters = {"state": state}
         after = self.pages.decode(request.page_token, filters, TIME_KEY)

@@ -133,23 +133,18 @@ def code_issued(
 ) -> bus_pb2.VerificationCodeIssued | bus_pb2.PhoneCodeIssued:
     """What asks notifications to send a code to `address` (an email address or a phone number).
     The code travels sealed to the user: the clear-text `code` field stays empty."""
-    if channel is CodeChannel.PHONE:
-        return bus_pb2.PhoneCodeIssued(
-            user_id=str(user.id),
-            phone=address,
-            display_name=user.display_name,
-            sealed_code=sealed_code,
-            expire_time=timestamp(expires_at),
-            locale=user.locale,
-        )
-    return bus_pb2.VerificationCodeIssued(
-        user_id=str(user.id),
-        email=address,
-        display_name=user.display_name,
-        sealed_code=sealed_code,
-        expire_time=timestamp(expires_at),
-        locale=user.locale,
+    # The two messages differ only in the field that holds the address.
+    message: bus_pb2.VerificationCodeIssued | bus_pb2.PhoneCodeIssued = (
+        bus_pb2.PhoneCodeIssued(phone=address)
+        if channel is CodeChannel.PHONE
+        else bus_pb2.VerificationCodeIssued(email=address)
     )
+    message.user_id = str(user.id)
+    message.display_name = user.display_name
+    message.sealed_code = sealed_code
+    message.expire_time.CopyFrom(timestamp(expires_at))
+    message.locale = user.locale
+    return message
 
 
 def email_verified(user: User) -> bus_pb2.EmailVerified:

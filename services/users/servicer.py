@@ -67,6 +67,13 @@ BATCH_GET_LIMIT = 1000
 _LIST_KEY = (datetime, uuid.UUID)
 
 
+def _user_or_not_found(user: User | None, user_id: uuid.UUID) -> User:
+    """`user`, read by its id, or NOT_FOUND when there is no account `user_id` (any more)."""
+    if user is None:
+        raise not_found("user", str(user_id))
+    return user
+
+
 def _own_user_id(principal: Principal) -> uuid.UUID:
     """The caller's account id; services have none."""
     try:
@@ -336,9 +343,7 @@ class UserServiceServicer:
         self, request: users_pb2.GetCurrentUserRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.User:
         user_id = _own_user_id(require_principal())
-        user = await self.store.user_by_id(user_id)
-        if user is None:
-            raise not_found("user", str(user_id))
+        user = _user_or_not_found(await self.store.user_by_id(user_id), user_id)
         return convert.user_to_proto(user, full=True)
 
     async def UpdateCurrentUser(
@@ -346,9 +351,7 @@ class UserServiceServicer:
     ) -> users_pb2.User:
         user_id = _own_user_id(require_principal())
         changes = domain.validate_profile_update(*convert.profile_update_from_proto(request))
-        current = await self.store.user_by_id(user_id)
-        if current is None:
-            raise not_found("user", str(user_id))
+        current = _user_or_not_found(await self.store.user_by_id(user_id), user_id)
         changes = domain.without_unchanged(changes, current)
         if changes.email is not None:
             # Checked before a code is spent on it; confirming the change checks again.
@@ -357,9 +360,7 @@ class UserServiceServicer:
             await self._take_code_send(changes.email, self._client_address(context))
         code = ""
         async with self.store.transaction() as tx:
-            user = await tx.update_profile(user_id, changes.updates())
-            if user is None:
-                raise not_found("user", str(user_id))
+            user = _user_or_not_found(await tx.update_profile(user_id, changes.updates()), user_id)
             if changes.email is not None:
                 code = await self._issue_code(tx, user, CodeChannel.EMAIL, changes.email)
         if changes.email is not None:
@@ -370,9 +371,7 @@ class UserServiceServicer:
         self, request: users_pb2.SendPhoneCodeRequest, context: grpc.aio.ServicerContext
     ) -> empty_pb2.Empty:
         user_id = _own_user_id(require_principal())
-        user = await self.store.user_by_id(user_id)
-        if user is None:
-            raise not_found("user", str(user_id))
+        user = _user_or_not_found(await self.store.user_by_id(user_id), user_id)
         domain.check_phone_code_wanted(user)
         await self._take_code_send(user.phone, self._client_address(context))
         async with self.store.transaction() as tx:
@@ -383,12 +382,12 @@ class UserServiceServicer:
     async def VerifyPhone(
         self, request: users_pb2.VerifyPhoneRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.User:
+        # VerifyEmail's steps for the account's number: kept apart, because who may claim the code
+        # (anyone changing to an address; only the caller's own number) and what it confirms differ.
         user_id = _own_user_id(require_principal())
         code = domain.validate_phone_code(request.code)
         async with self.store.transaction() as tx:
-            user = await tx.user_for_update(user_id)
-            if user is None:
-                raise not_found("user", str(user_id))
+            user = _user_or_not_found(await tx.user_for_update(user_id), user_id)
             pending = await tx.verification_code_for_update(CodeChannel.PHONE, user_id)
             verdict, confirmed = await self._judge_code(tx, [domain.phone_claim(user, pending)], code)
             if confirmed is not None:
@@ -401,9 +400,7 @@ class UserServiceServicer:
         self, request: users_pb2.GetUserRequest, context: grpc.aio.ServicerContext
     ) -> users_pb2.User:
         user_id = parse_uuid(request.user_id, "user_id")
-        user = await self.store.user_by_id(user_id)
-        if user is None:
-            raise not_found("user", str(user_id))
+        user = _user_or_not_found(await self.store.user_by_id(user_id), user_id)
         caller = current_principal()
         full = caller is not None and (caller.is_admin or caller.is_service or caller.subject == str(user.id))
         return convert.user_to_proto(user, full=full)
@@ -432,9 +429,7 @@ class UserServiceServicer:
         new_role = domain.validate_assigned_role(convert.role_from_proto(request.role))
         async with self.store.transaction() as tx:
             await tx.lock_admin_changes()
-            user = await tx.user_for_update(user_id)
-            if user is None:
-                raise not_found("user", str(user_id))
+            user = _user_or_not_found(await tx.user_for_update(user_id), user_id)
             other_admins = await tx.count_other_admins(user_id)
             if domain.approve_role_change(
                 user_id=user_id, current=user.role, new=new_role, other_admins=other_admins

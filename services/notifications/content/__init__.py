@@ -4,7 +4,9 @@ Composed once, when the trigger is handled, and stored with the message (see dom
 Times are shown in the event's own time zone, links start at SEATMESH_PUBLIC_URL.
 
 Each composer spells its message out in full: they are alike in shape and differ in words, and a
-message is read and changed as a whole, so they deliberately share no template of their own.
+message is read and changed as a whole, so they deliberately share no template of their own. The
+one exception is the payment due and its reminder, one message said twice (payments.py); what
+they share beyond that is a phrase (domain/messages.py: `seats_text`, `reason_given`...).
 """
 
 from __future__ import annotations

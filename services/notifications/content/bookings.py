@@ -16,6 +16,7 @@ from services.notifications.domain.messages import (
     BookingSummary,
     Content,
     format_time,
+    reason_given,
     seats_text,
 )
 
@@ -91,13 +92,10 @@ def booking_rejected(
     booking: BookingSummary, cause: RejectionCause | None, reason: str, links: Links
 ) -> Content:
     known = REJECTION_CAUSES.get(cause) if cause is not None else None
-    paragraphs = [known or "Your booking could not be accepted."]
-    if reason:
-        paragraphs.append(f"Reason given: {reason}")
     return Content(
         kind=Kind.BOOKING_REJECTED,
         title=f"Booking not accepted: {booking.event.title}",
-        paragraphs=tuple(paragraphs),
+        paragraphs=(known or "Your booking could not be accepted.", *reason_given(reason)),
         facts=booking.facts(),
         link=links.event(booking.event.event_id),
         action="See the event",
@@ -178,13 +176,10 @@ def booking_cancelled(
     booking: BookingSummary, cancelled_by: Canceller | None, reason: str, links: Links
 ) -> Content:
     known = CANCELLERS.get(cancelled_by) if cancelled_by is not None else None
-    paragraphs = [known or "Your booking was cancelled."]
-    if reason:
-        paragraphs.append(f"Reason given: {reason}")
     return Content(
         kind=Kind.BOOKING_CANCELLED,
         title=f"Booking cancelled: {booking.event.title}",
-        paragraphs=tuple(paragraphs),
+        paragraphs=(known or "Your booking was cancelled.", *reason_given(reason)),
         facts=booking.facts(),
         link=links.booking(booking.booking_id),
         action="View your booking",
@@ -192,15 +187,13 @@ def booking_cancelled(
 
 
 def guest_cancelled(booking: BookingSummary, reason: str, links: Links) -> Content:
-    paragraphs = [
-        f"A guest cancelled their booking of {seats_text(booking.seats)}; the seats are free again."
-    ]
-    if reason:
-        paragraphs.append(f"Reason given: {reason}")
     return Content(
         kind=Kind.GUEST_CANCELLED,
         title=f"A guest cancelled: {booking.event.title}",
-        paragraphs=tuple(paragraphs),
+        paragraphs=(
+            f"A guest cancelled their booking of {seats_text(booking.seats)}; the seats are free again.",
+            *reason_given(reason),
+        ),
         facts=booking.facts(),
         link=links.booking(booking.booking_id),
         action="View the booking",

@@ -16,6 +16,7 @@ from services.notifications.domain.messages import (
     describe_offset,
     format_span,
     format_time,
+    reason_given,
 )
 
 
@@ -55,13 +56,13 @@ def event_updated(event: EventSummary, change: EventChange, links: Links) -> Con
 
 
 def event_cancelled(event: EventSummary, reason: str, links: Links) -> Content:
-    paragraphs = [f"{event.title} has been cancelled; your booking is cancelled and its seats released."]
-    if reason:
-        paragraphs.append(f"Reason given: {reason}")
     return Content(
         kind=Kind.EVENT_CANCELLED,
         title=f"Event cancelled: {event.title}",
-        paragraphs=tuple(paragraphs),
+        paragraphs=(
+            f"{event.title} has been cancelled; your booking is cancelled and its seats released.",
+            *reason_given(reason),
+        ),
         facts=event.facts(),
         link=links.event(event.event_id),
         action="See the event",

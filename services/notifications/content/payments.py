@@ -20,6 +20,7 @@ from services.notifications.domain.messages import (
     PaymentDue,
     describe_offset,
     format_time,
+    reason_given,
     refund_policy_text,
     seats_text,
 )
@@ -36,48 +37,55 @@ def _where_to_pay(due: PaymentDue) -> str:
     )
 
 
-def _due_facts(due: PaymentDue, event: EventSummary) -> tuple[tuple[str, str], ...]:
-    return event.facts(
-        ("Seats", seats_text(due.seats)),
-        ("Amount", str(due.amount)),
-        ("Pay by", format_time(due.hold_expire_time, event.time_zone)),
-        ("Payment", due.payment_id),
+def _asking_to_pay(
+    due: PaymentDue, event: EventSummary, links: Links, *, kind: Kind, title: str, situation: str
+) -> Content:
+    """The payment due and its reminder differ in their title and in what they say of the hold;
+    both say where to pay, link there, and are worth nothing once the hold has ended."""
+    return Content(
+        kind=kind,
+        title=title,
+        paragraphs=(situation, _where_to_pay(due)),
+        facts=event.facts(
+            ("Seats", seats_text(due.seats)),
+            ("Amount", str(due.amount)),
+            ("Pay by", format_time(due.hold_expire_time, event.time_zone)),
+            ("Payment", due.payment_id),
+        ),
+        link=due.checkout_url or links.booking(due.booking_id),
+        action="Pay now" if due.checkout_url else "View your booking",
+        expires_at=due.hold_expire_time,
     )
 
 
 def payment_due(due: PaymentDue, event: EventSummary, links: Links) -> Content:
-    return Content(
+    return _asking_to_pay(
+        due,
+        event,
+        links,
         kind=Kind.PAYMENT_DUE,
         title=f"Payment due: {event.title}",
-        paragraphs=(
+        situation=(
             f"{seats_text(due.seats)} at {event.title} "
             f"{'is' if due.seats == 1 else 'are'} held for you until "
             f"{format_time(due.hold_expire_time, event.time_zone)}. Pay {due.amount} by then to keep "
-            f"{'it' if due.seats == 1 else 'them'}; after that the seats are released.",
-            _where_to_pay(due),
+            f"{'it' if due.seats == 1 else 'them'}; after that the seats are released."
         ),
-        facts=_due_facts(due, event),
-        link=due.checkout_url or links.booking(due.booking_id),
-        action="Pay now" if due.checkout_url else "View your booking",
-        # Worth nothing once the hold has ended.
-        expires_at=due.hold_expire_time,
     )
 
 
 def payment_reminder(due: PaymentDue, event: EventSummary, offset: timedelta, links: Links) -> Content:
-    return Content(
+    return _asking_to_pay(
+        due,
+        event,
+        links,
         kind=Kind.PAYMENT_REMINDER,
         title=f"{describe_offset(offset)} left to pay: {event.title}",
-        paragraphs=(
+        situation=(
             f"Your hold on {seats_text(due.seats)} at {event.title} ends "
             f"{format_time(due.hold_expire_time, event.time_zone)} and we have not received your "
-            f"payment yet. Pay {due.amount} before then, or the seats are released.",
-            _where_to_pay(due),
+            f"payment yet. Pay {due.amount} before then, or the seats are released."
         ),
-        facts=_due_facts(due, event),
-        link=due.checkout_url or links.booking(due.booking_id),
-        action="Pay now" if due.checkout_url else "View your booking",
-        expires_at=due.hold_expire_time,
     )
 
 
@@ -169,8 +177,8 @@ def payment_refunded(payment: PaymentNews, refund: RefundNews, event: EventSumma
     else:
         cause = REFUND_CAUSES.get(initiator, "") if initiator is not None else ""
     paragraphs = [part for part in (cause, _how_much(refund.amount, payment)) if part]
-    if refund.reason and (initiator is None or initiator in QUOTED_REASONS):
-        paragraphs.append(f"Reason given: {refund.reason}")
+    if initiator is None or initiator in QUOTED_REASONS:
+        paragraphs.extend(reason_given(refund.reason))
     route = REFUND_ROUTES.get(payment.provider) if payment.provider is not None else None
     paragraphs.append(route or "It goes back the way you paid.")
     return Content(

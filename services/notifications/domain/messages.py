@@ -186,6 +186,12 @@ def seats_text(seats: int) -> str:
     return "1 seat" if seats == 1 else f"{seats} seats"
 
 
+def reason_given(reason: str) -> tuple[str, ...]:
+    """The paragraph quoting the reason a person gave (for a cancellation, a rejection, a refund);
+    none when they gave none."""
+    return (f"Reason given: {reason}",) if reason else ()
+
+
 def refund_policy_text(hours_before_start: int, deadline: datetime | None, time_zone: str) -> str:
     """The event's refund policy as a guest reads it: until when cancelling gives everything back."""
     if hours_before_start <= 0 or deadline is None:

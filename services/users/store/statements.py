@@ -14,6 +14,7 @@ from sqlalchemy import (
     ARRAY,
     Column,
     Table,
+    Update,
     Uuid,
     bindparam,
     delete,
@@ -81,41 +82,25 @@ INSERT_USER = Statement.of(
     )
     .returning(users)
 )
-SET_PASSWORD_HASH = Statement.of(
-    update(users)
-    .where(users.c.id == bindparam("p_user_id"))
-    .values(password_hash=bindparam("p_password_hash"), updated_at=func.now())
-)
-MARK_EMAIL_VERIFIED = Statement.of(
-    update(users)
-    .where(users.c.id == bindparam("p_user_id"))
-    .values(email_verified=True, updated_at=func.now())
-    .returning(users)
-)
+
+
+def _update_user(**values: Any) -> Update:
+    """One account's columns set (the account `p_user_id`), its update time with them."""
+    return update(users).where(users.c.id == bindparam("p_user_id")).values(**values, updated_at=func.now())
+
+
+SET_PASSWORD_HASH = Statement.of(_update_user(password_hash=bindparam("p_password_hash")))
+MARK_EMAIL_VERIFIED = Statement.of(_update_user(email_verified=True).returning(users))
 # Only while the account is still changing to this address: a later change voids the earlier code.
 CONFIRM_EMAIL_CHANGE = Statement.of(
-    update(users)
-    .where(users.c.id == bindparam("p_user_id"), users.c.pending_email == bindparam("p_email"))
-    .values(email=users.c.pending_email, pending_email=None, email_verified=True, updated_at=func.now())
+    _update_user(email=users.c.pending_email, pending_email=None, email_verified=True)
+    .where(users.c.pending_email == bindparam("p_email"))
     .returning(users)
 )
-MARK_PHONE_VERIFIED = Statement.of(
-    update(users)
-    .where(users.c.id == bindparam("p_user_id"))
-    .values(phone_verified=True, updated_at=func.now())
-    .returning(users)
-)
-SET_ROLE = Statement.of(
-    update(users)
-    .where(users.c.id == bindparam("p_user_id"))
-    .values(role=bindparam("p_role"), updated_at=func.now())
-    .returning(users)
-)
+MARK_PHONE_VERIFIED = Statement.of(_update_user(phone_verified=True).returning(users))
+SET_ROLE = Statement.of(_update_user(role=bindparam("p_role")).returning(users))
 SET_ADMIN = Statement.of(
-    update(users)
-    .where(users.c.id == bindparam("p_user_id"))
-    .values(role=Role.ADMIN.value, password_hash=bindparam("p_password_hash"), updated_at=func.now())
-    .returning(users)
+    _update_user(role=Role.ADMIN.value, password_hash=bindparam("p_password_hash")).returning(users)
 )
 LOCK_ADMIN_CHANGES = Statement.of(select(func.pg_advisory_xact_lock(_ADMIN_LOCK)))
 COUNT_OTHER_ADMINS = Statement.of(
