@@ -48,7 +48,9 @@ API_VERSION = "2025-09-30.clover"
 MIN_SESSION_SECONDS = 30 * 60
 MAX_SESSION_SECONDS = 24 * 60 * 60
 DEFAULT_SESSION_SECONDS = 24 * 60 * 60
-WEBHOOK_RETRIES = 8
+# Stripe keeps retrying a webhook for days; the fake keeps at it for about ten minutes (the delay
+# doubles up to 5 s), long enough to outlast a payments service busy with a flash sale's backlog.
+WEBHOOK_RETRIES = 120
 
 
 def _id(prefix: str) -> str:
