@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 _VERSION = struct.Struct(">q")
 # Past this many entries, those no longer trusted are dropped.
 PRUNE_AT = 10_000
+# Seconds after it stopped being trusted that what was heard of an event may be forgotten.
+STALE_AFTER = 60.0
 
 
 class KnownAvailability:
@@ -58,7 +60,7 @@ class KnownAvailability:
         if known is None:
             return None
         if known[2] < self.clock():
-            del self._known[event_id]
+            # Kept, untrusted: its version still turns away older news that arrives late.
             return None
         return known[1]
 
@@ -78,8 +80,9 @@ class KnownAvailability:
         self._known.clear()
 
     def _prune(self) -> None:
-        now = self.clock()
-        for event_id in [event_id for event_id, known in self._known.items() if known[2] < now]:
+        # Only what stopped being trusted long ago: a refusal slower than this is not waited for.
+        stale = self.clock() - STALE_AFTER
+        for event_id in [event_id for event_id, known in self._known.items() if known[2] < stale]:
             del self._known[event_id]
 
     # -- following events' channel ------------------------------------------------------------------
@@ -109,4 +112,9 @@ class KnownAvailability:
                     log.warning("unreadable availability message")
                     continue
                 event_id = message["channel"][start:].decode()
+                if availability.state != events_pb2.Event.SCHEDULED:
+                    # Nothing is answered early for an event that no longer takes bookings: the
+                    # full path says why (cancelled, completed), and writes nothing in line.
+                    self._known.pop(event_id, None)
+                    continue
                 self.learn(event_id, version, availability.seats_available)

@@ -417,11 +417,9 @@ class WaitlistJoins:
                 [join.new for join in batch if join.new is not None],
             )
             by_id = {booking.id: booking for booking in placed}
-            news = [
-                convert.announcement(by_id[join.booking_id], join.announce)
-                for join in batch
-                if join.booking_id in by_id
-            ]
+            # One announcement per booking placed, even if it was asked to join twice.
+            announce = {join.booking_id: join.announce for join in batch if join.booking_id in by_id}
+            news = [convert.announcement(by_id[booking_id], kind) for booking_id, kind in announce.items()]
             await tx.publish_all(message for message in news if message is not None)
         # Known only once committed; None for a join that was not placed.
         return [by_id.get(join.booking_id) for join in batch]

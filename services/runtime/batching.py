@@ -49,6 +49,15 @@ class Batcher(Generic[K, T, R]):
         return await asyncio.shield(future)
 
     async def _writer(self, key: K) -> None:
+        try:
+            await self._write_batches(key)
+        finally:
+            # A writer that ended abnormally (cancelled at shutdown) leaves no caller waiting for
+            # ever and no queue without a writer behind it.
+            for _, future in self._queued.pop(key, []):
+                future.cancel()
+
+    async def _write_batches(self, key: K) -> None:
         # Calls made in this same moment join the first batch.
         await asyncio.sleep(0)
         while True:

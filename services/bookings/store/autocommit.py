@@ -137,7 +137,11 @@ FIND_IN_THE_WAY = Statement.of(
                 c.request_id == _asked.c.request_id,
                 and_(
                     state_is(c.state, *ACTIVE),
-                    or_(c.event_id == _asked.c.event_id, c.event_start_time == _asked.c.start_time),
+                    or_(
+                        c.event_id == _asked.c.event_id,
+                        # As UQ_ACTIVE_START: an exempt booking is in nobody's way.
+                        and_(c.event_start_time == _asked.c.start_time, c.schedule_exempt == false()),
+                    ),
                 ),
             ),
         ),
@@ -284,10 +288,11 @@ class BookingStore:
         written = batch[0][0]
         try:
             return list(await self.database.write_each(written, [params for _, params in batch]))
-        except psycopg.IntegrityError:
+        except (psycopg.IntegrityError, psycopg.errors.TransactionRollback):
             if len(batch) == 1:
                 raise
-        # One of them broke a rule (and none was written): each alone, to know which.
+        # One of them broke a rule, or the batch lost a deadlock that single statements cannot have
+        # (and none was written): each alone, to know which, and so nobody pays for another.
         results: list[list[Row] | BaseException] = []
         for _, params in batch:
             try:

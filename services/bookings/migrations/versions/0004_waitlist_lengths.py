@@ -17,6 +17,10 @@ down_revision = "0003"
 
 
 def upgrade() -> None:
+    # No booking may change state between the count below and the triggers that keep it: pods of
+    # the previous release keep writing during a rolling deploy, and a change they commit in
+    # between would never be counted (a later decrement would then break the CHECK).
+    op.execute("LOCK TABLE bookings IN SHARE ROW EXCLUSIVE MODE")
     op.create_table(
         "waitlist_lengths",
         sa.Column("event_id", sa.Text, primary_key=True),
