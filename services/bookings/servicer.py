@@ -22,7 +22,7 @@ from services.bookings.store import BookingStore, BookingTransaction
 from services.runtime.app import method_access
 from services.runtime.auth import Principal, Role, require_principal, require_role, require_verified
 from services.runtime.clients import PeerUnavailable
-from services.runtime.errors import ServiceError, not_found
+from services.runtime.errors import ServiceError, not_found, parse_uuid
 from services.runtime.pagination import PageTokens, page_size
 
 SERVICE = bookings_pb2.DESCRIPTOR.services_by_name["BookingService"]
@@ -114,11 +114,12 @@ class BookingServiceServicer(bookings_pb2_grpc.BookingServiceServicer):
         host = convert.lists_as_host(request.perspective)
         state = convert.state_filter_from_proto(request.state)
         size = page_size(request.page_size)
+        event_id = str(parse_uuid(request.event_id, "event_id")) if request.event_id else ""
         filters = {
             "host": host,
             "user": principal.user_id,
             "state": state.value if state else "",
-            "event": request.event_id,
+            "event": event_id,
             "upcoming": request.upcoming_only,
         }
         after = self.pages.decode(request.page_token, filters, LIST_KEY)
@@ -126,7 +127,7 @@ class BookingServiceServicer(bookings_pb2_grpc.BookingServiceServicer):
             host=host,
             user_id=principal.user_id,
             state=state,
-            event_id=request.event_id,
+            event_id=event_id,
             upcoming_only=request.upcoming_only,
             after_key=(after[0], after[1]) if after is not None else None,
             limit=size + 1,

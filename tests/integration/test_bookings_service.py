@@ -690,6 +690,15 @@ async def test_lists_as_guest_and_host_with_filters_walk_every_page_once(mesh: M
         )
     )
     assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # An event id is a UUID in any spelling; anything else is refused, naming the field.
+    assert [booking.id for booking in await walk(guest, event_id=events[3].id.upper())] == [made[3].id]
+    not_an_id = await refused(
+        mesh.bookings_stub.ListBookings(
+            bookings_pb2.ListBookingsRequest(event_id="not-an-event"), metadata=guest.auth
+        )
+    )
+    assert not_an_id.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "event_id" in not_an_id.details()
 
 
 # -- what the bus tells about events ------------------------------------------------------------
