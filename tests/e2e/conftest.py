@@ -10,6 +10,7 @@ import pytest
 
 from scripts.mesh import Mesh, MeshOptions
 from tests.support.engines import Engines
+from tests.support.money import wait_money_settled
 
 
 @pytest.fixture(scope="package")
@@ -34,6 +35,9 @@ def mesh(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     running.start(timeout=90)
     try:
         yield running
+        # As the seat invariant after each booking test: the money invariants over everything
+        # this mesh sold, once the bus caught up.
+        wait_money_settled(running.service_database_url("bookings"), running.service_database_url("payments"))
     finally:
         running.stop()
 
@@ -69,6 +73,9 @@ def stripe_mesh(engines: Engines, tmp_path_factory: pytest.TempPathFactory) -> I
     running.start(timeout=90)
     try:
         yield running
+        # As the seat invariant after each booking test: the money invariants over everything
+        # this mesh sold, once the bus caught up.
+        wait_money_settled(running.service_database_url("bookings"), running.service_database_url("payments"))
     finally:
         running.stop()
 
