@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -14,7 +14,6 @@ from services.bookings import domain
 from services.bookings.domain import (
     Actor,
     Announce,
-    Booking,
     BookingDraft,
     Cause,
     EventFacts,
@@ -26,59 +25,13 @@ from services.bookings.domain import (
 from services.runtime.auth import Principal, Role
 from services.runtime.errors import ServiceError
 from services.runtime.idempotency import request_id_reused
+from tests.support.bookings import NOW, booking, event
 
-NOW = datetime(2031, 5, 1, 12, 0, tzinfo=UTC)
 HOLD = timedelta(hours=48)
 GUEST = Principal("guest", Role.PARTICIPANT, email_verified=True)
 HOST = Principal("host", Role.ORGANIZER, email_verified=True)
 ADMIN = Principal("admin", Role.ADMIN, email_verified=True)
 STRANGER = Principal("stranger", Role.PARTICIPANT, email_verified=True)
-
-
-def event(**changes: object) -> EventFacts:
-    base = EventFacts(
-        id="e1",
-        organizer_id="host",
-        title="Jazz night",
-        start_time=NOW + timedelta(days=7),
-        end_time=NOW + timedelta(days=7, hours=3),
-        time_zone="Europe/Berlin",
-        city="Berlin",
-        venue="Club",
-        capacity=100,
-        max_seats_per_booking=4,
-        requires_approval=False,
-        state="SCHEDULED",
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
-
-
-def booking(**changes: object) -> Booking:
-    base = Booking(
-        id=uuid.uuid4(),
-        user_id="guest",
-        request_id="r1",
-        event_id="e1",
-        host_id="host",
-        seats=2,
-        join_waitlist=False,
-        state=State.PENDING,
-        event_title="Jazz night",
-        event_start_time=NOW + timedelta(days=7),
-        event_end_time=NOW + timedelta(days=7, hours=3),
-        event_time_zone="Europe/Berlin",
-        event_city="Berlin",
-        event_venue="Club",
-        waitlist_seq=None,
-        hold_expire_time=None,
-        reject_cause=None,
-        cancelled_by=None,
-        end_reason="",
-        release_pending=False,
-        create_time=NOW,
-        update_time=NOW,
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 def draft(**changes: object) -> BookingDraft:

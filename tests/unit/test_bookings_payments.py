@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -26,61 +26,28 @@ from services.bookings.domain import (
     Verdict,
 )
 from services.runtime.money import Amount
+from tests.support import bookings
+from tests.support.bookings import NOW
 
-NOW = datetime(2031, 5, 1, 12, 0, tzinfo=UTC)
 APPROVAL_HOLD = timedelta(hours=48)
 PAYMENT_HOLD = timedelta(minutes=10)
 TERMS = Terms(Amount(2500, "EUR"), refund_policy=24, payment_hold=PAYMENT_HOLD)
 
 
 def event(**changes: object) -> EventFacts:
-    base = EventFacts(
-        id="e1",
-        organizer_id="host",
-        title="Opera",
-        start_time=NOW + timedelta(days=7),
-        end_time=NOW + timedelta(days=7, hours=3),
-        time_zone="Europe/Berlin",
-        city="Berlin",
-        venue="Hall",
-        capacity=100,
-        max_seats_per_booking=4,
-        requires_approval=False,
-        state="SCHEDULED",
-        price=Amount(1250, "EUR"),
-        refund_policy=24,
-        payment_hold=PAYMENT_HOLD,
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    paid = {
+        "title": "Opera",
+        "venue": "Hall",
+        "price": Amount(1250, "EUR"),
+        "refund_policy": 24,
+        "payment_hold": PAYMENT_HOLD,
+    }
+    return bookings.event(**{**paid, **changes})
 
 
 def booking(**changes: object) -> Booking:
-    base = Booking(
-        id=uuid.uuid4(),
-        user_id="guest",
-        request_id="r1",
-        event_id="e1",
-        host_id="host",
-        seats=2,
-        join_waitlist=False,
-        state=State.PENDING,
-        event_title="Opera",
-        event_start_time=NOW + timedelta(days=7),
-        event_end_time=NOW + timedelta(days=7, hours=3),
-        event_time_zone="Europe/Berlin",
-        event_city="Berlin",
-        event_venue="Hall",
-        waitlist_seq=None,
-        hold_expire_time=None,
-        reject_cause=None,
-        cancelled_by=None,
-        end_reason="",
-        release_pending=False,
-        create_time=NOW,
-        update_time=NOW,
-        terms=TERMS,
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    paid = {"event_title": "Opera", "event_venue": "Hall", "terms": TERMS}
+    return bookings.booking(**{**paid, **changes})
 
 
 def payment(booking_id: uuid.UUID, *, payment_id: str = "p1", minor: int = 2500) -> SucceededPayment:
